@@ -1,0 +1,93 @@
+"""Operator commands: `flask --app wsgi worker | serve | sync | plan | sending`."""
+
+from __future__ import annotations
+
+import contextlib
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from werkzeug.serving import run_simple
+
+from bot.console.auth import demo_login
+from bot.db import get_db
+from bot.models import Shop
+from bot.shop import SHOP_ID, ensure_shop, sending_default
+from bot.worker import Worker, build_scheduler
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command() -> None:
+    """Run the scheduler only (sync, plan, dispatch, inbox); safe to start many times."""
+    click.echo("worker: starting the scheduler (Ctrl-C to stop)")
+    scheduler = build_scheduler(current_app._get_current_object(), blocking=True)  # type: ignore[attr-defined]
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler.start()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@with_appcontext
+def serve_command(host: str, port: int) -> None:
+    """Run the web app and the scheduler in one process (the embedded default)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    scheduler = build_scheduler(app, blocking=False)
+    scheduler.start()
+    click.echo(f"serving on http://{host}:{port} with the scheduler in this process")
+    login = demo_login(app)
+    if login:
+        click.echo(f"console: http://{host}:{port}/console/ (demo login: {login[0]} / {login[1]})")
+    try:
+        # app.run() refuses to block inside a flask CLI command; run_simple is what it wraps.
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+@click.command("sync")
+@with_appcontext
+def sync_command() -> None:
+    """Pull subscriptions from Smartrr once."""
+    result = Worker(current_app._get_current_object()).sync()  # type: ignore[attr-defined]
+    click.echo(f"synced {result.synced} subscriptions ({result.gone} no longer listed)")
+
+
+@click.command("plan")
+@with_appcontext
+def plan_command() -> None:
+    """Create, move and cancel upcoming-order notices once."""
+    result = Worker(current_app._get_current_object()).plan()  # type: ignore[attr-defined]
+    click.echo(
+        f"planned: {result.scheduled} scheduled, {result.expired} expired, "
+        f"{result.cancelled} cancelled"
+    )
+
+
+@click.command("sending")
+@click.argument("switch", required=False, type=click.Choice(["on", "off"]))
+@with_appcontext
+def sending_command(switch: str | None) -> None:
+    """Turn bot-initiated texts on or off (replies always go); alone, print the state."""
+    settings = current_app.extensions["settings"]
+    database = get_db()
+    if switch is None:
+        with database.read() as session:
+            shop = session.get(Shop, SHOP_ID)
+            on = shop.sending_enabled if shop is not None else sending_default(settings)
+    else:
+        on = switch == "on"
+        with database.begin() as session:
+            ensure_shop(session, settings).sending_enabled = on
+    click.echo(
+        "sending: on (reminders and event texts go out)"
+        if on
+        else "sending: off (dry run: texts are planned, not sent; replies still go out)"
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+    for command in (worker_command, serve_command, sync_command, plan_command, sending_command):
+        app.cli.add_command(command)
