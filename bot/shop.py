@@ -1,0 +1,61 @@
+"""The shop row: the merchant's own settings layered over the environment's."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.models import Shop
+from bot.waking_hours import parse_window
+
+SHOP_ID = 1
+
+
+def ensure_shop(session: Session, settings: Settings) -> Shop:
+    """The shop row, created from the environment's settings on first use."""
+    shop = session.get(Shop, SHOP_ID)
+    if shop is None:
+        shop = Shop(
+            id=SHOP_ID,
+            name=settings.shop_name,
+            time_zone=settings.shop_timezone,
+            account_page_url=settings.account_page_url,
+            sending_enabled=sending_default(settings),
+            cancel_by_text=False,
+            event_texts={},
+        )
+        session.add(shop)
+        session.flush()
+    return shop
+
+
+def sending_default(settings: Settings) -> bool:
+    """Whether a new shop sends bot-initiated texts: not when they would reach real phones.
+
+    With Twilio credentials and no TWILIO_API_URL (a test server) the shop starts in a
+    dry run until the merchant goes through the console's setup checklist; the sandbox,
+    the outbox and a test server start sending at once.
+    """
+    return not settings.twilio_configured or settings.twilio_api_url is not None
+
+
+def effective_settings(session: Session, settings: Settings) -> Settings:
+    """The environment's settings with the merchant's console edits applied."""
+    shop = session.get(Shop, SHOP_ID)
+    if shop is None:
+        return settings
+    return replace(
+        settings,
+        shop_name=shop.name,
+        shop_timezone=shop.time_zone,
+        account_page_url=shop.account_page_url,
+        send_window=parse_window(shop.send_window) if shop.send_window else settings.send_window,
+        notice_days_before=_or(shop.notice_days_before, settings.notice_days_before),
+        max_delay_days=_or(shop.max_delay_days, settings.max_delay_days),
+    )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
