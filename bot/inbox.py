@@ -1,0 +1,74 @@
+"""Working through stored inbound texts until each is answered or handed to a person."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.claims import claim_pending
+from bot.conversation import Conversation
+from bot.db import Database
+from bot.models import InboundMessage, utcnow
+from bot.smartrr import SmartrrUnavailable
+
+log = logging.getLogger(__name__)
+
+#: Long enough for the Smartrr client's own retries to finish inside it.
+LEASE = timedelta(minutes=5)
+#: With retry_delay this spans about 26 minutes: a Smartrr outage of ten
+#: minutes is ridden out; a longer one goes to a person.
+MAX_ATTEMPTS = 8
+BATCH = 20
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back off between attempts: 15 s, 30 s, 1 min, 2 min... capped at 10 min."""
+    return timedelta(seconds=min(600, 15 * 2 ** max(0, attempts - 1)))
+
+
+def process_inbox(
+    database: Database,
+    conversation: Conversation,
+    owner: str,
+    clock: Callable[[], datetime] = utcnow,
+) -> int:
+    """Claim pending texts and handle each; return how many were taken."""
+    now = clock()
+    with database.begin() as session:
+        work = claim_pending(
+            session, InboundMessage, limit=BATCH, owner=owner, lease=LEASE, now=now
+        )
+    for inbound_id, attempts in work:
+        try:
+            conversation.handle(inbound_id)
+        except SmartrrUnavailable as exc:
+            _later(database, conversation, inbound_id, attempts, str(exc), clock)
+        except Exception:
+            # A bug must not lose the text: a person gets it, the subscriber an apology.
+            log.exception("handling inbound %s failed", inbound_id)
+            conversation.give_up(inbound_id, "internal error")
+    return len(work)
+
+
+def _later(
+    database: Database,
+    conversation: Conversation,
+    inbound_id: int,
+    attempts: int,
+    reason: str,
+    clock: Callable[[], datetime],
+) -> None:
+    if attempts >= MAX_ATTEMPTS:
+        log.error("inbound %s: Smartrr still unavailable after %d tries", inbound_id, attempts)
+        conversation.give_up(inbound_id, reason)
+        return
+    with database.begin() as session:
+        inbound = session.get(InboundMessage, inbound_id)
+        if inbound is None:
+            return
+        inbound.next_attempt_at = clock() + retry_delay(attempts)
+        inbound.lease_owner = None
+        inbound.lease_until = None
+        inbound.error = reason[:500]
+    log.warning("inbound %s: Smartrr unavailable, try %d later", inbound_id, attempts)

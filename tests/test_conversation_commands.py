@@ -1,0 +1,310 @@
+"""Each command through the webhook: cancel, pause, resume, next, help, delays, timing, copy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from test_conversation import DANA, MARCUS, MAYA, STRANGER, Bot, billing_day
+from test_conversation import bot as bot  # the fixture, shared
+
+from bot.models import Shop, TemplateVersion
+from bot.shop import SHOP_ID
+from bot.templates import CATALOG, COMMON_VARIABLES
+
+
+def shop(bot: Bot, **values: Any) -> None:
+    """Change the merchant's settings as the console would."""
+    row = bot.session.get(Shop, SHOP_ID)
+    assert row is not None
+    for name, value in values.items():
+        setattr(row, name, value)
+    bot.session.commit()
+
+
+def wording(bot: Bot, name: str, source: str) -> None:
+    """Save a merchant's wording of template ``name``."""
+    bot.session.add(TemplateVersion(name=name, source=source, author="merchant@example.com"))
+    bot.session.commit()
+
+
+# -- cancel --------------------------------------------------------------------------------
+
+
+def test_cancel_my_subscription_answers_with_the_account_page_by_default(bot: Bot) -> None:
+    bot.worker.sync()
+
+    [reply] = bot.text(MARCUS, "cancel my subscription")
+
+    assert reply == (
+        "Bean Club: You can cancel your subscription on your account page: "
+        "https://example.com/account"
+    )
+    assert bot.text(MARCUS, "YES") != []  # no question was asked: a bare YES changes nothing
+    assert bot.puts() == []
+
+
+def test_when_the_merchant_allows_it_cancel_needs_yes_and_then_cancels(bot: Bot) -> None:
+    bot.worker.sync()
+    shop(bot, cancel_by_text=True)
+
+    [question] = bot.text(MARCUS, "I want to cancel my subscription")
+    assert "Reply YES to confirm cancelling your subscription (Protein Bars)" in question
+    assert bot.puts() == []
+
+    [reply] = bot.text(MARCUS, "yes")
+
+    assert "Your subscription (Protein Bars) is cancelled." in reply
+    assert bot.state(MARCUS)["purchaseStateStatus"] == "CANCELLED"
+    assert len(bot.puts("/cancel")) == 1
+    assert "nothing to undo" in bot.text(MARCUS, "undo")[0]
+
+
+def test_a_yes_after_the_cancel_question_expired_cancels_nothing(bot: Bot) -> None:
+    bot.worker.sync()
+    shop(bot, cancel_by_text=True)
+    bot.text(MARCUS, "cancel my subscription")
+
+    bot.later(timedelta(hours=25))
+    bot.text(MARCUS, "YES")
+
+    assert bot.puts() == []
+    assert bot.state(MARCUS)["purchaseStateStatus"] == "ACTIVE"
+
+
+def test_cancel_with_two_subscriptions_asks_which_then_confirms(bot: Bot) -> None:
+    bot.worker.sync()
+    shop(bot, cancel_by_text=True)
+    bot.text(MAYA, "cancel my subscription")
+
+    [question] = bot.text(MAYA, "2")
+    assert "cancelling your subscription (Earl Grey Tea)" in question
+    bot.text(MAYA, "YES")
+
+    assert bot.state(MAYA, "Tea")["purchaseStateStatus"] == "CANCELLED"
+    assert bot.state(MAYA, "Coffee")["purchaseStateStatus"] == "ACTIVE"
+
+
+# -- pause, resume, next, help ----------------------------------------------------------------
+
+
+def test_pause_for_two_months_sets_the_date_it_resumes_by_itself(bot: Bot) -> None:
+    bot.worker.sync()
+
+    [reply] = bot.text(MARCUS, "pause for 2 months")
+
+    state = bot.state(MARCUS)
+    assert (state["purchaseStateStatus"], state["unpauseDate"]) == ("PAUSED", "2027-01-23")
+    assert reply == (
+        "Bean Club: Your subscription (Protein Bars) is paused and will restart on Jan 23. "
+        "Reply RESUME anytime to restart it sooner."
+    )
+
+
+def test_pause_without_a_duration_lasts_until_resumed(bot: Bot) -> None:
+    bot.worker.sync()
+
+    [reply] = bot.text(MARCUS, "PAUSE")
+
+    assert bot.state(MARCUS)["unpauseDate"] is None
+    assert "is paused. Reply RESUME anytime to restart it." in reply
+
+
+def test_resume_restarts_a_paused_subscription(bot: Bot) -> None:
+    bot.worker.sync()
+
+    [reply] = bot.text(DANA, "RESUME")
+
+    assert bot.state(DANA)["purchaseStateStatus"] == "ACTIVE"
+    assert reply == (
+        "Bean Club: Welcome back! Your subscription (House Blend Coffee x2) is active again. "
+        "Your next order is on Nov 29."
+    )
+
+
+def test_resume_when_nothing_is_paused_and_skip_when_paused_are_answered_plainly(
+    bot: Bot,
+) -> None:
+    bot.worker.sync()
+
+    assert "Your subscription is not paused." in bot.text(MARCUS, "unpause")[0]
+    assert "Your subscription is paused. Reply RESUME" in bot.text(DANA, "skip")[0]
+    assert bot.puts() == []
+
+
+def test_next_answers_with_date_and_products_and_changes_nothing(bot: Bot) -> None:
+    bot.worker.sync()
+
+    assert bot.text(MARCUS, "NEXT") == [
+        "Bean Club: Your next order (Protein Bars) is on Nov 26. Reply SKIP or DELAY to change it."
+    ]
+    coffee, tea = bot.text(MAYA, "when is my next order?")
+    assert "(House Blend Coffee x2) is on Nov 25" in coffee
+    assert "(Earl Grey Tea) is on Nov 28" in tea
+    assert "(House Blend Coffee x2) is paused" in bot.text(DANA, "status")[0]
+    assert bot.puts() == []
+
+
+def test_help_lists_the_keywords_and_the_account_page(bot: Bot) -> None:
+    bot.worker.sync()
+
+    [reply] = bot.text(MARCUS, "HELP")
+
+    assert "SKIP" in reply and "DELAY" in reply and "STOP to opt out" in reply
+    assert reply.endswith("https://example.com/account")
+    assert bot.text(STRANGER, "help")[0] == reply  # HELP answers anyone
+
+
+# -- delays -----------------------------------------------------------------------------------
+
+
+def test_delay_to_a_date(bot: Bot) -> None:
+    bot.worker.sync()
+
+    [reply] = bot.text(MARCUS, "delay to 12/14")
+
+    assert billing_day(bot.state(MARCUS)) == "2026-12-14"
+    assert "will now ship on Dec 14" in reply
+
+
+@pytest.mark.parametrize(
+    "text", ["delay 6 months", "delay 70 days", "delay until March 3", "delay -2 weeks"]
+)
+def test_a_delay_beyond_the_limits_is_refused_and_changes_nothing(bot: Bot, text: str) -> None:
+    bot.worker.sync()
+
+    [reply] = bot.text(MARCUS, text)
+
+    assert "You can delay it by up to 60 days from its current date." in reply
+    assert bot.puts() == []
+
+
+def test_the_merchants_own_maximum_delay_applies(bot: Bot) -> None:
+    bot.worker.sync()
+    shop(bot, max_delay_days=10)
+
+    assert "up to 10 days" in bot.text(MARCUS, "delay 2 weeks")[0]
+    bot.text(MARCUS, "delay")
+    assert "up to 10 days" in bot.text(MARCUS, "3")[0]  # 1 month, offered but too long here
+    assert bot.puts() == []
+
+    assert "will now ship on Dec 3" in bot.text(MARCUS, "delay a week")[0]
+
+
+def test_negations_and_questions_never_act(bot: Bot) -> None:
+    bot.worker.sync()
+
+    for text in ("don't skip", "can I skip?", "skip or pause?", "I skipped breakfast lol"):
+        [reply] = bot.text(MARCUS, text)
+        assert "nothing was changed" in reply
+
+    assert bot.puts() == []
+    assert set(bot.outcomes()) == {"not_understood"}
+
+
+# -- timing -----------------------------------------------------------------------------------
+
+
+def test_a_reply_at_two_in_the_morning_goes_out_at_once_while_notices_wait(bot: Bot) -> None:
+    bot.later(timedelta(hours=16))  # Tuesday 02:00 in Chicago
+    bot.notices()
+    assert bot.twilio.state.bodies_to(MARCUS) == []  # the notice waits for 11:00
+
+    [reply] = bot.text(MARCUS, "next")
+
+    assert "Your next order (Protein Bars) is on Nov 26" in reply
+
+
+# -- the copy a merchant edits ------------------------------------------------------------------
+
+ALL_MERCHANT_VARIABLES = (
+    "first_name",
+    "shop_name",
+    "products",
+    "next_order_date",
+    "new_delivery_date",
+    "account_page_link",
+    "days_until",
+)
+#: How to make the bot send each reply template: (settings, [(number, text), ...]).
+SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+    "skip_confirmed": ({}, [(MARCUS, "skip")]),
+    "already_skipped": ({}, [(MARCUS, "skip"), (MARCUS, "skip")]),
+    "delay_options": ({}, [(MARCUS, "delay")]),
+    "delay_confirmed": ({}, [(MARCUS, "delay 2 weeks")]),
+    "delay_refused": ({}, [(MARCUS, "delay 6 months")]),
+    "pause_confirmed": ({}, [(MARCUS, "pause for 2 months")]),
+    "resume_confirmed": ({}, [(DANA, "resume")]),
+    "undo_confirmed": ({}, [(MARCUS, "skip"), (MARCUS, "undo")]),
+    "nothing_to_undo": ({}, [(MARCUS, "undo")]),
+    "next_order": ({}, [(MARCUS, "next")]),
+    "help": ({}, [(MARCUS, "help")]),
+    "fallback": ({}, [(MARCUS, "hello there")]),
+    "which_subscription": ({}, [(MAYA, "skip")]),
+    "no_subscription": ({}, [(STRANGER, "skip")]),
+    "opt_out_confirmed": ({}, [(MARCUS, "stop texting me")]),
+    "opt_in_confirmed": ({}, [(MARCUS, "STOP"), (MARCUS, "START")]),
+    "cancel_info": ({}, [(MARCUS, "cancel my subscription")]),
+    "cancel_confirm": ({"cancel_by_text": True}, [(MARCUS, "cancel my subscription")]),
+    "cancel_confirmed": (
+        {"cancel_by_text": True},
+        [(MARCUS, "cancel my subscription"), (MARCUS, "yes")],
+    ),
+    "action_rejected": ({}, [(DANA, "skip")]),
+    "rate_limited": ({}, [(MARCUS, "hi")] * 11),
+}
+
+
+def test_every_reply_template_has_a_scenario() -> None:
+    # Event texts are not replies: tests/test_event_texts.py gives each its variables.
+    replies = {name for name in CATALOG if not name.startswith("event_")}
+    assert set(SCENARIOS) == replies - {"upcoming_order", "action_failed"}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_each_reply_is_given_every_variable_its_template_may_use(bot: Bot, name: str) -> None:
+    bot.worker.sync()
+    settings, texts = SCENARIOS[name]
+    if settings:
+        shop(bot, **settings)
+    allowed = COMMON_VARIABLES + CATALOG[name].variables
+    wording(bot, name, "|".join(f"{{{{ {v} }}}}" for v in allowed))
+    for number, text in texts[:-1]:
+        bot.phone.text(number, text)
+    number, text = texts[-1]
+
+    replies = bot.text(number, text)
+
+    marked = [r for r in replies if r.count("|") == len(allowed) - 1]
+    assert marked, f"{name} was not sent: {replies}"
+    assert "" not in marked[-1].split("|"), marked[-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "texts", "expected"),
+    [
+        ("skip_confirmed", ["skip"], "Dec 26|Dec 26|33"),
+        ("delay_confirmed", ["delay 2 weeks"], "Dec 10|Dec 10|17"),
+        ("pause_confirmed", ["pause"], "Nov 26|Nov 26|3"),
+        ("undo_confirmed", ["skip", "undo"], "Nov 26|Nov 26|3"),
+        ("next_order", ["next"], "Nov 26|Nov 26|3"),
+    ],
+)
+def test_confirmations_can_use_all_the_variables_a_merchant_expects(
+    bot: Bot, name: str, texts: list[str], expected: str
+) -> None:
+    bot.worker.sync()
+    wording(bot, name, "|".join(f"{{{{ {v} }}}}" for v in ALL_MERCHANT_VARIABLES))
+
+    for text in texts:
+        replies = bot.text(MARCUS, text)
+
+    first, shop_name, products, *dates, link, days = replies[-1].split("|")
+    assert (first, shop_name, products, link) == (
+        "Marcus",
+        "Bean Club",
+        "Protein Bars",
+        "https://example.com/account",
+    )
+    assert "|".join([*dates, days]) == expected
