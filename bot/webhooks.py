@@ -1,0 +1,176 @@
+"""Webhooks from Twilio and Smartrr: authenticate, validate, store, answer.
+
+Nothing here waits on Smartrr or Twilio: the worker applies what is stored.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any, NoReturn
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.config import Settings
+from bot.db import get_db, insert_new
+from bot.dispatcher import record_status
+from bot.events import describe
+from bot.models import InboundMessage, SmartrrEvent
+from bot.phones import mask
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__)
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: Twilio SIDs are 34 characters; the column holds 64.
+MAX_SID = 64
+SMARTRR_SECRET_HEADER = "X-Smartrr-Webhook-Secret"
+#: The answer to every inbound text: nothing (replies go out through the API).
+EMPTY_TWIML = str(MessagingResponse())
+
+
+def public_url(settings: Settings) -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL plus path and query when set (TLS proxies)."""
+    if not settings.public_base_url:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return settings.public_base_url.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def _require_twilio_signature() -> dict[str, str]:
+    """Abort 403 unless X-Twilio-Signature matches; return the form fields."""
+    settings: Settings = current_app.extensions["settings"]
+    if not settings.twilio_auth_token:
+        abort(403, "TWILIO_AUTH_TOKEN is not configured: webhooks cannot be verified")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    form = request.form.to_dict() if request.mimetype in FORM_TYPES else {}
+    validator = RequestValidator(settings.twilio_auth_token)
+    if not signature or not validator.validate(public_url(settings), form, signature):
+        abort(403, "invalid X-Twilio-Signature")
+    if request.mimetype not in FORM_TYPES:
+        abort(400, "expected a form-encoded body")
+    return form
+
+
+def _required(form: dict[str, str], *names: str) -> None:
+    missing = [name for name in names if not form.get(name)]
+    if missing:
+        abort(400, f"missing field(s): {', '.join(missing)}")
+
+
+def _twiml() -> Response:
+    return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+
+
+@bp.post("/sms/inbound")
+def inbound() -> Response:
+    """Store an inbound text keyed by MessageSid and answer with empty TwiML."""
+    form = _require_twilio_signature()
+    _required(form, "MessageSid", "From")
+    sid = form["MessageSid"]
+    message = {
+        "message_sid": sid[:64],
+        "from_number": form["From"][:32],
+        "to_number": form.get("To", "")[:32],
+        "body": form.get("Body", "")[:2000],
+        "params": _params(form),
+    }
+    with get_db().write() as connection:
+        stored = insert_new(connection, InboundMessage, [message], key="message_sid")
+    if not stored:
+        log.info("inbound %s from %s already stored", sid, mask(form["From"]))
+        return _twiml()
+    log.info("inbound %s from %s stored", sid, mask(form["From"]))
+    wake = current_app.extensions.get("wake_inbox")
+    if wake is not None:
+        wake()
+    return _twiml()
+
+
+def _params(form: dict[str, str]) -> dict[str, Any]:
+    # Keep what the conversation may need (OptOutType, media count); bodies
+    # are bounded by MAX_CONTENT_LENGTH already.
+    return {key: value[:500] for key, value in form.items() if key != "Body"}
+
+
+@bp.post("/sms/status")
+def status() -> Response:
+    """Record a delivery receipt; repeats and out-of-order receipts are harmless."""
+    form = _require_twilio_signature()
+    _required(form, "MessageSid", "MessageStatus")
+    if len(form["MessageSid"]) > MAX_SID:
+        abort(400, "MessageSid is too long")
+    with get_db().begin() as session:
+        record_status(
+            session,
+            provider_sid=form["MessageSid"],
+            message_id=request.args.get("m", type=int),
+            status=form["MessageStatus"].lower(),
+            error_code=form.get("ErrorCode") or None,
+        )
+    return Response("", status=204)
+
+
+@bp.post("/smartrr/webhook")
+def smartrr_webhook() -> tuple[Response, int]:
+    """Store a Smartrr event once (by its id, else a hash of its body) and answer at once."""
+    _require_smartrr_secret()
+    payload = _json_object()
+    info = describe(payload, dict(request.headers))
+    event = {
+        "event_key": info.key,
+        "topic": info.topic,
+        "payload": payload,
+        "purchase_state_id": info.purchase_state_id,
+        "customer_id": info.customer_id,
+    }
+    with get_db().write() as connection:
+        stored = insert_new(connection, SmartrrEvent, [event], key="event_key")
+    if not stored:
+        log.info("Smartrr event %s already stored", info.key)
+        return jsonify(status="duplicate"), 200
+    log.info("Smartrr event %s (%s) stored", info.key, info.topic or "no topic")
+    wake = current_app.extensions.get("wake_events")
+    if wake is not None:
+        wake()
+    return jsonify(status="stored"), 200
+
+
+def _require_smartrr_secret() -> None:
+    """Abort 403 unless the request carries SMARTRR_WEBHOOK_SECRET (header or ?token=)."""
+    settings: Settings = current_app.extensions["settings"]
+    secret = settings.smartrr_webhook_secret
+    if not secret:
+        abort(403, "SMARTRR_WEBHOOK_SECRET is not configured: Smartrr webhooks are refused")
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    offered = [
+        request.headers.get(SMARTRR_SECRET_HEADER, ""),
+        bearer.strip() if scheme.lower() == "bearer" else "",
+        request.args.get("token", ""),
+    ]
+    expected = secret.encode()
+    # Every candidate is compared, in constant time, so timing says nothing.
+    matches = [hmac.compare_digest(value.encode(), expected) for value in offered]
+    if not any(matches):
+        abort(403, "missing or wrong Smartrr webhook secret")
+
+
+def _json_object() -> dict[str, Any]:
+    """The body as a JSON object, or abort 400 (413 comes from MAX_CONTENT_LENGTH)."""
+    body = request.get_data(cache=False)
+    try:
+        payload = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        abort(400, "expected a JSON object")
+    if not isinstance(payload, dict):
+        abort(400, "expected a JSON object")
+    return payload
+
+
+def _no_constant(name: str) -> NoReturn:
+    # NaN and Infinity are not JSON, and PostgreSQL refuses to store them.
+    raise ValueError(f"{name} is not allowed")

@@ -1,0 +1,136 @@
+"""The worker: APScheduler jobs that sync, plan, dispatch and answer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+from bot.config import Settings
+from bot.conversation import Conversation
+from bot.db import get_db
+from bot.dispatcher import Dispatcher
+from bot.events import process_events
+from bot.inbox import process_inbox
+from bot.models import Heartbeat, utcnow
+from bot.planner import PlanResult, plan_notices
+from bot.shop import effective_settings, ensure_shop
+from bot.smartrr import get_client
+from bot.sms import get_transport
+from bot.sync import SyncResult, run_sync
+
+log = logging.getLogger(__name__)
+
+#: Smartrr events are applied within a few seconds (sooner when the web process shares
+#: this scheduler and wakes the job); the sync job reconciles anything missed.
+EVENTS_POLL_SECONDS = 5.0
+
+
+class Worker:
+    """One process's share of the work; every job is safe to run in many processes."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.settings: Settings = app.extensions["settings"]
+        self.database = get_db(app)
+        self.client = get_client(app)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.dispatcher = Dispatcher(self.database, get_transport(app), self.settings, self.owner)
+        self.conversation = Conversation(self.database, self.client, self.settings)
+
+    def sync(self) -> SyncResult:
+        """Pull subscriptions from Smartrr, then plan for what changed."""
+        result = run_sync(self.database, self.client, self.settings)
+        self.plan()
+        return result
+
+    def plan(self) -> PlanResult:
+        """Create, move and cancel upcoming-order notices."""
+        with self.database.begin() as session:
+            ensure_shop(session, self.settings)
+            return plan_notices(session, effective_settings(session, self.settings), utcnow())
+
+    def dispatch(self) -> None:
+        """Send one batch of due texts."""
+        self.dispatcher.run_once()
+
+    def inbox(self) -> None:
+        """Answer stored inbound texts, then send the answers at once."""
+        if process_inbox(self.database, self.conversation, self.owner):
+            self.dispatcher.run_once(kinds=("reply",))
+
+    def events(self) -> int:
+        """Apply stored Smartrr webhook events; return how many were taken."""
+        return process_events(self.database, self.client, self.settings, self.owner)
+
+    def heartbeat(self) -> None:
+        """Record that this worker's scheduler is alive (read by /healthz)."""
+        with self.database.begin() as session:
+            beat = session.get(Heartbeat, self.owner)
+            if beat is None:
+                session.add(Heartbeat(worker=self.owner, beat_at=utcnow()))
+            else:
+                beat.beat_at = utcnow()
+
+
+def build_scheduler(app: Flask, *, blocking: bool) -> BaseScheduler:
+    """A scheduler with every job of the worker, starting at once."""
+    worker = Worker(app)
+    config = app.config
+    # Every run is logged at INFO, and a run still going when the next is due
+    # is skipped on purpose: neither is worth a line every second.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+    scheduler: BaseScheduler = (
+        BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
+    )
+    now = datetime.now(UTC)
+    jobs = (
+        (worker.inbox, "inbox", config["INBOX_POLL_SECONDS"]),
+        (worker.dispatch, "dispatch", config["DISPATCH_POLL_SECONDS"]),
+        (worker.events, "events", EVENTS_POLL_SECONDS),
+        (worker.plan, "plan", config["PLAN_INTERVAL_SECONDS"]),
+        (worker.sync, "sync", config["SYNC_INTERVAL_SECONDS"]),
+        (worker.heartbeat, "heartbeat", 15),
+    )
+    for func, job_id, seconds in jobs:
+        scheduler.add_job(
+            _in_context(app, func),
+            "interval",
+            seconds=float(seconds),
+            id=job_id,
+            name=job_id,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+        )
+    app.extensions["scheduler"] = scheduler
+    app.extensions["wake_inbox"] = lambda: _wake(scheduler, "inbox")
+    app.extensions["wake_events"] = lambda: _wake(scheduler, "events")
+    return scheduler
+
+
+def _wake(scheduler: BaseScheduler, job_id: str) -> None:
+    if scheduler.running:
+        scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+
+
+def _in_context(app: Flask, func: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        with app.app_context():
+            try:
+                func()
+            except Exception:
+                # The scheduler would log it too, but without saying which job.
+                log.exception("job %s failed", func.__name__)
+
+    run.__name__ = func.__name__
+    return run
