@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from test_conversation import MARCUS, MORNING, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
@@ -21,6 +21,32 @@ FAILED = "Bean Club: We could not update your order right now. Our team will fol
 )
 def test_retries_back_off_and_the_wait_is_capped(attempts: int, seconds: int) -> None:
     assert retry_delay(attempts) == timedelta(seconds=seconds)
+
+
+def test_claiming_texts_walks_the_index_instead_of_sorting_every_pending_one(bot: Bot) -> None:
+    # A burst of replies must not make each claim dearer: on SQLite it runs inside the
+    # write lock that every webhook waits on.
+    engine = bot.session.get_bind()
+    if engine.dialect.name != "sqlite":
+        pytest.skip("reads SQLite's query plan; PostgreSQL takes the claim with SKIP LOCKED")
+    claims: list[tuple[str, object]] = []
+
+    def capture(conn: object, cursor: object, sql: str, params: object, *_: object) -> None:
+        if sql.lstrip().startswith("SELECT") and "FROM inbound_messages" in sql and "LIMIT" in sql:
+            claims.append((sql, params))
+
+    event.listen(Engine, "before_cursor_execute", capture)  # the worker's engine too
+    try:
+        bot.text(MARCUS, "next")
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    assert claims, "the inbox job claimed nothing"
+    sql, params = claims[0]
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
+    details = [row[-1] for row in plan]
+    assert any("ix_inbound_status_next" in detail for detail in details), details
+    assert not any("TEMP B-TREE" in detail for detail in details), details
 
 
 def test_a_text_claimed_by_a_worker_that_died_is_taken_over_when_its_lease_ends(
