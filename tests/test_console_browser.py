@@ -203,9 +203,12 @@ def test_text_typed_before_the_preview_script_runs_is_previewed_when_it_does(pag
 
 def test_restoring_a_version_brings_its_wording_back(page: Any) -> None:
     sign_in(page, "/console/messages/fallback")
-    for wording in ("{{ shop_name }}: sorry, try HELP.", "{{ shop_name }}: reply HELP."):
+    wordings = ("{{ shop_name }}: sorry, try HELP.", "{{ shop_name }}: reply HELP.")
+    for version, wording in enumerate(wordings, 1):
         page.get_by_label("Message text").fill(wording)
         page.get_by_role("button", name="Save", exact=True).click()
+        # The page after this save, not the one before it, which said "Saved" too.
+        expect(page.get_by_role("rowheader", name=str(version), exact=True)).to_be_visible()
         expect(page.get_by_role("status")).to_contain_text("Saved")
     page.get_by_role("button", name="Restore version 1").click()
     expect(page.get_by_role("status")).to_contain_text("Version 1 restored.")

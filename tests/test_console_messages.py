@@ -15,6 +15,7 @@ from bot.models import TemplateVersion
 from bot.templates import CATALOG, default_source
 
 EDIT = "/console/messages/upcoming_order"
+SAVED = "Saved: texts from now on use this wording."
 GOOD = (
     "{{ shop_name }}: {{ first_name }}, {{ products }} ships {{ next_order_date }}. "
     "Reply STOP to opt out."
@@ -95,6 +96,26 @@ def test_saving_puts_the_wording_in_force_with_author_and_note(
     assert source_in_force(app) == GOOD
     version = session.scalars(select(TemplateVersion)).one()
     assert (version.name, version.author, version.note) == ("upcoming_order", EMAIL, "shorter")
+
+
+def test_a_preview_answered_after_the_save_does_not_bring_its_message_back(
+    console: Console,
+) -> None:
+    saved = console.post(EDIT, {"source": GOOD})
+    assert saved.status_code == 302
+    pending = console.client.get_cookie("session")  # the session holding "Saved"
+    assert pending is not None
+    assert SAVED in console.text(EDIT)  # shown, and so taken out of the session
+    # The editor's preview, sent with the older cookie while the save went through,
+    # answers last: it must not hand the browser that older session back.
+    late = console.client.post(
+        f"{EDIT}/preview",
+        data={"source": GOOD},
+        headers={"X-CSRFToken": console.token, "Cookie": f"session={pending.value}"},
+    )
+    assert late.status_code == 200
+    assert "Set-Cookie" not in late.headers
+    assert SAVED not in console.text(EDIT)
 
 
 def test_saving_the_same_wording_again_adds_no_version(

@@ -98,6 +98,11 @@ def configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not is_development(app, settings),
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # Write the cookie only when the session changed. The last cookie written wins,
+        # and a request still in flight from a page being left (the editor's preview)
+        # would otherwise bring back a message already shown. A sign-in therefore lasts
+        # SESSION_LIFETIME from signing in, however busy.
+        SESSION_REFRESH_EACH_REQUEST=False,
         # The token lives as long as the session: a long edit must not fail on save.
         WTF_CSRF_TIME_LIMIT=None,
     )

@@ -64,6 +64,10 @@
     clearTimeout(timer);
     timer = setTimeout(refresh, 200);
   });
+  // Saving leaves the page: a preview still to come would only race the save.
+  form.addEventListener("submit", function () {
+    clearTimeout(timer);
+  });
   // Text typed before this script ran (it is deferred) gets its preview too.
   if (source.value !== source.defaultValue) {
     refresh();
