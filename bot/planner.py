@@ -121,6 +121,7 @@ def _plan_chunk(
         )
     }
     new_rows: list[dict[str, Any]] = []
+    revived: list[dict[str, Any]] = []
     scheduled = expired = 0
     for key, row in wanted.items():
         previous = existing.get(key)
@@ -135,10 +136,14 @@ def _plan_chunk(
         if previous is not None:
             # The date came back (an undone skip, say) or the number changed
             # before the notice left.
-            session.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.id == previous.id)
-                .values(status=status, due_at=due or now, error_message=None, to_number=row.phone)
+            revived.append(
+                {
+                    "id": previous.id,
+                    "status": status,
+                    "due_at": due or now,
+                    "error_message": None,
+                    "to_number": row.phone,
+                }
             )
             continue
         new_rows.append(
@@ -158,6 +163,8 @@ def _plan_chunk(
                 "created_at": now,
             }
         )
+    if revived:
+        session.execute(update(OutboundMessage), revived)  # one UPDATE, run for each row
     # Several workers may plan at once: the unique dedupe key decides.
     insert_new(session, OutboundMessage, new_rows, key="dedupe_key")
     return scheduled, expired
