@@ -29,21 +29,28 @@ T = TypeVar("T")
 
 
 def apply_states(session: Session, states: Iterable[PurchaseState], now: datetime) -> int:
-    """Insert or update the given purchase states and their customers; return how many.
+    """Insert or update the given purchase states and their customers; return how many."""
+    return write_rows(session, StateRows.of(states, now))
 
-    Two bulk upserts (customers, then their subscriptions) instead of one ORM
-    object per row: a sync of 100,000 subscriptions is dominated by this.
-    Objects the session already holds are expired, so they read the new values.
+
+@dataclass(frozen=True)
+class StateRows:
+    """The rows a batch of purchase states writes: subscribers, and subscriptions by
+    their customer's Smartrr id.
+
+    Built before the write transaction: parsing the phone numbers is most of the
+    work, and on SQLite every webhook waits while a transaction writes.
     """
-    states = list(states)
-    if not states:
-        return 0
-    session.flush()
-    customers = {state.customer.id: state.customer for state in states}
-    subscriber_ids = upsert(
-        session,
-        Subscriber,
-        [
+
+    subscribers: list[dict[str, Any]]
+    subscriptions: list[tuple[str, dict[str, Any]]]
+
+    @classmethod
+    def of(cls, states: Iterable[PurchaseState], now: datetime) -> StateRows:
+        """The rows of ``states``, stamped with ``now``."""
+        states = list(states)
+        customers = {state.customer.id: state.customer for state in states}
+        subscribers = [
             {
                 "shop_id": SHOP_ID,
                 "smartrr_customer_id": customer.id,
@@ -57,7 +64,42 @@ def apply_states(session: Session, states: Iterable[PurchaseState], now: datetim
                 "updated_at": now,
             }
             for customer in customers.values()
-        ],
+        ]
+        subscriptions = [
+            (
+                state.customer.id,
+                {
+                    "smartrr_id": state.id,
+                    "shopify_id": state.shopify_id,
+                    "status": state.status,
+                    "next_billing_at": state.next_billing_at,
+                    "products": state.products[:500],
+                    "interval_unit": state.interval_unit,
+                    "interval_count": state.interval_count,
+                    "unpause_at": state.unpause_at,
+                    "synced_at": now,
+                },
+            )
+            for state in states
+        ]
+        return cls(subscribers, subscriptions)
+
+
+def write_rows(session: Session, rows: StateRows) -> int:
+    """Insert or update the subscribers and subscriptions of ``rows``; return how many
+    subscriptions.
+
+    Two bulk upserts (customers, then their subscriptions) instead of one ORM
+    object per row: a sync of 100,000 subscriptions is dominated by this.
+    Objects the session already holds are expired, so they read the new values.
+    """
+    if not rows.subscriptions:
+        return 0
+    session.flush()
+    subscriber_ids = upsert(
+        session,
+        Subscriber,
+        rows.subscribers,
         keys=("shop_id", "smartrr_customer_id"),
         returning="smartrr_customer_id",
     )
@@ -65,25 +107,14 @@ def apply_states(session: Session, states: Iterable[PurchaseState], now: datetim
         session,
         Subscription,
         [
-            {
-                "smartrr_id": state.id,
-                "subscriber_id": subscriber_ids[state.customer.id],
-                "shopify_id": state.shopify_id,
-                "status": state.status,
-                "next_billing_at": state.next_billing_at,
-                "products": state.products[:500],
-                "interval_unit": state.interval_unit,
-                "interval_count": state.interval_count,
-                "unpause_at": state.unpause_at,
-                "synced_at": now,
-            }
-            for state in states
+            {**subscription, "subscriber_id": subscriber_ids[customer_id]}
+            for customer_id, subscription in rows.subscriptions
         ],
         keys=("smartrr_id",),
         returning="smartrr_id",
     )
     session.expire_all()
-    return len(states)
+    return len(rows.subscriptions)
 
 
 def _batches(items: Iterable[PurchaseState], size: int) -> Iterator[list[PurchaseState]]:
@@ -128,10 +159,11 @@ def run_sync(database: Database, client: SmartrrClient, settings: Settings) -> S
     synced = 0
     pages = client.iter_purchase_states(("ACTIVE", "PAUSED"))
     for batch in _read_ahead(_batches(pages, BATCH)):
+        now = utcnow()
+        rows = StateRows.of(batch, now)
         with database.begin() as session:
-            now = utcnow()
             before = snapshot(session, [state.id for state in batch])
-            synced += apply_states(session, batch, now)
+            synced += write_rows(session, rows)
             announce(session, settings, before, now, welcome=welcome)
     with database.begin() as session:
         now = utcnow()
