@@ -15,11 +15,11 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
 
 from bot.config import Settings
+from bot.db import insert_new
 from bot.event_texts import (
     DATED,
     EVENT_KIND,
@@ -132,10 +132,12 @@ def announce(
         session.scalars(
             select(Subscription)
             .where(Subscription.smartrr_id.in_(list(before)))
+            .options(joinedload(Subscription.subscriber))  # `queue` reads each one's subscriber
             .order_by(Subscription.id)
         )
     )
     meaning = topic_kind(topic)
+    recent = _recent_actions(session, [s.id for s in subscriptions], now)
     queued = 0
     farewells: set[int] = set()
     for subscription in subscriptions:
@@ -147,6 +149,9 @@ def announce(
                 continue  # several ended at once: one goodbye says it
             farewells.add(subscription.subscriber_id)
             kind = "goodbye"
+        if kind in ECHO_ACTIONS and _echoes(recent.get(subscription.id, ()), subscription, kind):
+            log.info("event %s of subscription %s is the bot's own change", kind, subscription.id)
+            continue
         if kind is not None:
             stamp = _stamp(kind, subscription, now)
             queued += queue(session, settings, shop, subscription, kind, stamp, now)
@@ -198,14 +203,11 @@ def queue(
     expires: datetime | None = None,
 ) -> bool:
     """Queue one event text in the subscriber's next waking hour, unless it is switched
-    off, cannot reach them, echoes the bot's own action or was queued before."""
+    off, cannot reach them or was queued before."""
     subscriber = subscription.subscriber
     if not enabled(shop, kind) or subscriber.phone is None:
         return False
     if subscriber.opted_out or subscriber.unreachable_at is not None:
-        return False
-    if kind in ECHO_ACTIONS and _echo(session, subscription, kind, now):
-        log.info("event %s of subscription %s is the bot's own change", kind, subscription.id)
         return False
     expires = expires or now + TTL
     due = next_allowed(now, subscriber_locale(subscriber, settings), settings.send_window)
@@ -226,11 +228,7 @@ def queue(
         "created_at": now,
     }
     # The webhook job and the sync may see the same change at once: the key decides.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    result = session.execute(
-        insert(OutboundMessage).values(row).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
-    added = bool(getattr(result, "rowcount", 0))
+    added = insert_new(session, OutboundMessage, [row], key="dedupe_key") == 1
     if added:
         log.info("event text %s queued for subscription %s", kind, subscription.id)
     return added
@@ -246,25 +244,50 @@ def _stamp(kind: str, subscription: Subscription, now: datetime) -> str:
     return now.date().isoformat()
 
 
-def _echo(session: Session, subscription: Subscription, kind: str, now: datetime) -> bool:
+@dataclass(frozen=True)
+class Action:
+    """One of the bot's recent actions on a subscription, as `_echoes` weighs it."""
+
+    action: str
+    result: str
+    new_billing_at: datetime | None
+
+
+def _recent_actions(
+    session: Session, subscription_ids: Collection[int], now: datetime
+) -> dict[int, list[Action]]:
+    """The bot's actions of the last ECHO_WINDOW on these subscriptions (one query)."""
+    recent: dict[int, list[Action]] = {}
+    if not subscription_ids:
+        return recent
+    rows = session.execute(
+        select(
+            ActionLog.subscription_id, ActionLog.action, ActionLog.result, ActionLog.new_billing_at
+        ).where(
+            ActionLog.subscription_id.in_(list(subscription_ids)),
+            # "started" too: the webhook may be applied before the conversation notes "ok".
+            ActionLog.result.in_(("ok", "started")),
+            ActionLog.created_at >= now - ECHO_WINDOW,
+        )
+    )
+    for subscription_id, action, result, new_billing_at in rows:
+        recent.setdefault(subscription_id, []).append(Action(action, result, new_billing_at))
+    return recent
+
+
+def _echoes(recent: Iterable[Action], subscription: Subscription, kind: str) -> bool:
     """Did the bot make this change itself because of a text? The conversation confirmed it."""
     actions = ECHO_ACTIONS[kind]
-    # "started" too: the webhook may be applied before the conversation notes "ok".
-    conditions = [
-        ActionLog.subscription_id == subscription.id,
-        ActionLog.action.in_(actions),
-        ActionLog.result.in_(("ok", "started")),
-        ActionLog.created_at >= now - ECHO_WINDOW,
-    ]
-    if actions == DATE_ACTIONS:
+    return any(
+        done.action in actions
         # Only the date the bot set is its echo: a later move in the portal is news.
-        conditions.append(
-            or_(
-                ActionLog.result == "started",
-                ActionLog.new_billing_at == subscription.next_billing_at,
-            )
+        and (
+            actions != DATE_ACTIONS
+            or done.result == "started"
+            or done.new_billing_at == subscription.next_billing_at
         )
-    return session.scalar(select(ActionLog.id).where(*conditions).limit(1)) is not None
+        for done in recent
+    )
 
 
 def _payment_target(
