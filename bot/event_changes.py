@@ -132,18 +132,33 @@ def announce(
         session.scalars(
             select(Subscription)
             .where(Subscription.smartrr_id.in_(list(before)))
-            .options(joinedload(Subscription.subscriber))  # `queue` reads each one's subscriber
             .order_by(Subscription.id)
         )
     )
     meaning = topic_kind(topic)
-    recent = _recent_actions(session, [s.id for s in subscriptions], now)
-    queued = 0
-    farewells: set[int] = set()
-    for subscription in subscriptions:
-        kind = detect(
+    kinds = {
+        subscription.id: detect(
             before[subscription.smartrr_id], subscription, meaning, welcome=welcome, now=now
         )
+        for subscription in subscriptions
+    }
+    # The changed ones again, with their subscribers (`queue` reads them) in the same query.
+    changed_ids = [s.id for s in subscriptions if kinds[s.id]]
+    changed = list(
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.id.in_(changed_ids))
+            .options(joinedload(Subscription.subscriber))
+            .order_by(Subscription.id)
+        )
+        if changed_ids
+        else ()
+    )
+    recent = _recent_actions(session, [s.id for s in changed if kinds[s.id] in ECHO_ACTIONS], now)
+    queued = 0
+    farewells: set[int] = set()
+    for subscription in changed:
+        kind = kinds[subscription.id]
         if kind == "cancelled" and not has_running(session, subscription.subscriber_id):
             if subscription.subscriber_id in farewells:
                 continue  # several ended at once: one goodbye says it
