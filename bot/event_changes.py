@@ -136,22 +136,22 @@ def announce(
         )
     )
     meaning = topic_kind(topic)
-    kinds = {
+    detected = {
         subscription.id: detect(
             before[subscription.smartrr_id], subscription, meaning, welcome=welcome, now=now
         )
         for subscription in subscriptions
     }
+    kinds = {id_: kind for id_, kind in detected.items() if kind is not None}
     # The changed ones again, with their subscribers (`queue` reads them) in the same query.
-    changed_ids = [s.id for s in subscriptions if kinds[s.id]]
     changed = list(
         session.scalars(
             select(Subscription)
-            .where(Subscription.id.in_(changed_ids))
+            .where(Subscription.id.in_(list(kinds)))
             .options(joinedload(Subscription.subscriber))
             .order_by(Subscription.id)
         )
-        if changed_ids
+        if kinds
         else ()
     )
     recent = _recent_actions(session, [s.id for s in changed if kinds[s.id] in ECHO_ACTIONS], now)
@@ -167,9 +167,8 @@ def announce(
         if kind in ECHO_ACTIONS and _echoes(recent.get(subscription.id, ()), subscription, kind):
             log.info("event %s of subscription %s is the bot's own change", kind, subscription.id)
             continue
-        if kind is not None:
-            stamp = _stamp(kind, subscription, now)
-            queued += queue(session, settings, shop, subscription, kind, stamp, now)
+        stamp = _stamp(kind, subscription, now)
+        queued += queue(session, settings, shop, subscription, kind, stamp, now)
     if meaning in PAYMENT_KINDS and event_id is not None:
         target = _payment_target(subscriptions, named)
         if target is not None:
