@@ -28,7 +28,7 @@ def test_claiming_texts_walks_the_index_instead_of_sorting_every_pending_one(bot
     # write lock that every webhook waits on.
     engine = bot.session.get_bind()
     if engine.dialect.name != "sqlite":
-        pytest.skip("reads SQLite's query plan; PostgreSQL takes the claim with SKIP LOCKED")
+        pytest.skip("reads SQLite's EXPLAIN QUERY PLAN, which PostgreSQL does not have")
     claims: list[tuple[str, object]] = []
 
     def capture(conn: object, cursor: object, sql: str, params: object, *_: object) -> None:
