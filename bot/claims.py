@@ -103,3 +103,12 @@ def release(session: Session, model: type[Q], ids: Sequence[int], *, owner: str)
         .where(model.id.in_(ids), model.lease_owner == owner)
         .values(lease_owner=None, lease_until=None)
     )
+
+
+def postpone(session: Session, model: type[P], row_id: int, *, at: datetime, reason: str) -> None:
+    """Give back a claimed row to be tried again at ``at``, noting why (a retry later)."""
+    session.execute(
+        update(model)
+        .where(model.id == row_id)
+        .values(next_attempt_at=at, error=reason[:500], lease_owner=None, lease_until=None)
+    )

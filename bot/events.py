@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.claims import claim_pending
+from bot.claims import claim_pending, postpone
 from bot.config import Settings
 from bot.db import Database
 from bot.event_changes import announce, snapshot
@@ -302,12 +302,7 @@ def _later(
     clock: Callable[[], datetime],
 ) -> None:
     with database.begin() as session:
-        event = session.get(SmartrrEvent, event_id)
-        if event is None:
-            return
-        event.next_attempt_at = clock() + retry_delay(attempts)
-        event.error = reason[:500]
-        event.lease_owner = event.lease_until = None
+        postpone(session, SmartrrEvent, event_id, at=clock() + retry_delay(attempts), reason=reason)
     log.warning("Smartrr event %s: Smartrr unavailable, try %d later", event_id, attempts)
 
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.claims import claim_pending
+from bot.claims import claim_pending, postpone
 from bot.conversation import Conversation
 from bot.db import Database
 from bot.models import InboundMessage, utcnow
@@ -64,11 +64,7 @@ def _later(
         conversation.give_up(inbound_id, reason)
         return
     with database.begin() as session:
-        inbound = session.get(InboundMessage, inbound_id)
-        if inbound is None:
-            return
-        inbound.next_attempt_at = clock() + retry_delay(attempts)
-        inbound.lease_owner = None
-        inbound.lease_until = None
-        inbound.error = reason[:500]
+        postpone(
+            session, InboundMessage, inbound_id, at=clock() + retry_delay(attempts), reason=reason
+        )
     log.warning("inbound %s: Smartrr unavailable, try %d later", inbound_id, attempts)
