@@ -1,0 +1,88 @@
+"""The SQLite engine's writers: they wait their turn for the write lock, then go in."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from bot import db
+from bot.db import Database
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "lock.sqlite3"
+
+
+@pytest.fixture
+def database(path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{path}")
+    with database.write() as connection:
+        connection.execute(text("CREATE TABLE notes (body TEXT)"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def other_process(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection of its own, as another process's would be, holding the write lock."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("BEGIN IMMEDIATE")
+    yield connection
+    connection.close()
+
+
+def _notes(database: Database) -> list[str]:
+    with database.read() as session:
+        return list(session.scalars(text("SELECT body FROM notes")))
+
+
+def test_a_writer_waits_while_another_holds_the_lock_and_then_goes_in(
+    database: Database, other_process: sqlite3.Connection
+) -> None:
+    def write() -> None:
+        with database.write() as connection:
+            connection.execute(text("INSERT INTO notes VALUES ('mine')"))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(0.3)
+    assert writer.is_alive(), "the writer did not wait for the lock"
+    other_process.execute("INSERT INTO notes VALUES ('theirs')")
+    other_process.execute("COMMIT")
+    writer.join(5)
+    assert not writer.is_alive()
+    assert _notes(database) == ["theirs", "mine"]
+
+
+def test_a_writer_that_never_gets_the_lock_fails_with_sqlalchemys_error(
+    database: Database, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "BUSY_TIMEOUT", 0.2)
+    with (
+        pytest.raises(OperationalError, match="database is locked"),
+        database.write() as connection,
+    ):
+        connection.execute(text("INSERT INTO notes VALUES ('mine')"))
+    other_process.execute("ROLLBACK")
+    assert _notes(database) == []
+
+
+def test_statements_inside_a_transaction_still_wait_for_locks(database: Database) -> None:
+    # Only the BEGIN polls for the write lock; every other statement keeps the
+    # driver's busy timeout (a reader can meet a lock while a checkpoint runs).
+    with database.write() as connection:
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert timeout == db.BUSY_TIMEOUT * 1000
+
+
+def test_readers_do_not_wait_for_the_write_lock(
+    database: Database, other_process: sqlite3.Connection
+) -> None:
+    assert _notes(database) == []
