@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.capacity import CapacityWarning, capacity_warnings
 from bot.config import Settings
-from bot.db import ANALYZE_AFTER, analyze, insert_new
+from bot.db import ANALYZE_AFTER, Database, analyze, insert_new
 from bot.messages import locale_of
 from bot.models import OutboundMessage, Subscriber, Subscription
 from bot.waking_hours import place_notice
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 NOTICE_KIND = "notice"
 NOTICE_TEMPLATE = "upcoming_order"
+#: Subscriptions planned per chunk (and per transaction in `run_plan`); ids per IN list.
 CHUNK = 1000
 
 
@@ -56,25 +58,69 @@ def plan_notices(
     however many there are.
     """
     cancelled = cancel_stale_notices(session, now, only=only)
-    scheduled = expired = 0
-    after = 0
-    while rows := _candidates(session, now, only, after):
+    scheduled, expired = _plan_chunks(lambda: nullcontext(session), settings, now, only)
+    return _finish(session, settings, now, PlanResult(scheduled, expired, cancelled), only)
+
+
+def run_plan(database: Database, settings: Settings, now: datetime) -> PlanResult:
+    """Like `plan_notices` for every subscription, committing each chunk on its own.
+
+    On SQLite a writing transaction holds the one write lock that every webhook
+    waits on, and planning 30,000 subscriptions in one transaction held it for
+    seconds. A chunk needs nothing from the others (a notice's unique key makes
+    planning it twice harmless), so each commits as soon as it is planned.
+    """
+    with database.begin() as session:
+        cancelled = cancel_stale_notices(session, now)
+    scheduled, expired = _plan_chunks(database.begin, settings, now, None)
+    with database.begin() as session:
+        return _finish(session, settings, now, PlanResult(scheduled, expired, cancelled), None)
+
+
+def _plan_chunks(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    settings: Settings,
+    now: datetime,
+    only: Collection[int] | None,
+) -> tuple[int, int]:
+    """Plan chunk after chunk, each in a ``transaction()``; return (scheduled, expired)."""
+    scheduled = expired = after = 0
+    while True:
+        with transaction() as session:
+            rows = _candidates(session, now, only, after)
+            if not rows:
+                return scheduled, expired
+            new, gone = _plan_chunk(session, settings, now, rows)
         after = rows[-1].id
-        new, gone = _plan_chunk(session, settings, now, rows)
         scheduled, expired = scheduled + new, expired + gone
-    if scheduled or expired or cancelled:
-        log.info("plan: %d scheduled, %d expired, %d cancelled", scheduled, expired, cancelled)
-    if scheduled + expired >= ANALYZE_AFTER:
-        analyze(session, OutboundMessage)
-    warnings: list[CapacityWarning] = []
-    # Warn when a plan adds texts, not on every run of an unchanged queue.
-    if scheduled and only is None:
-        warnings = capacity_warnings(
-            session, settings.sms_rate_per_second, now, zone=settings.shop_timezone
+
+
+def _finish(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    result: PlanResult,
+    only: Collection[int] | None,
+) -> PlanResult:
+    """Log the plan, refresh statistics after a large one, and warn of capacity."""
+    if result.scheduled or result.expired or result.cancelled:
+        log.info(
+            "plan: %d scheduled, %d expired, %d cancelled",
+            result.scheduled,
+            result.expired,
+            result.cancelled,
         )
-        for warning in warnings:
-            log.warning("capacity: %s", warning.message)
-    return PlanResult(scheduled, expired, cancelled, tuple(warnings))
+    if result.scheduled + result.expired >= ANALYZE_AFTER:
+        analyze(session, OutboundMessage)
+    # Warn when a plan adds texts, not on every run of an unchanged queue.
+    if not result.scheduled or only is not None:
+        return result
+    warnings = capacity_warnings(
+        session, settings.sms_rate_per_second, now, zone=settings.shop_timezone
+    )
+    for warning in warnings:
+        log.warning("capacity: %s", warning.message)
+    return replace(result, warnings=tuple(warnings))
 
 
 def _candidates(

@@ -21,7 +21,7 @@ from bot.dispatcher import Dispatcher
 from bot.events import process_events
 from bot.inbox import process_inbox
 from bot.models import Heartbeat, utcnow
-from bot.planner import PlanResult, plan_notices
+from bot.planner import PlanResult, run_plan
 from bot.shop import effective_settings, ensure_shop
 from bot.smartrr import get_client
 from bot.sms import get_transport
@@ -56,7 +56,8 @@ class Worker:
         """Create, move and cancel upcoming-order notices."""
         with self.database.begin() as session:
             ensure_shop(session, self.settings)
-            return plan_notices(session, effective_settings(session, self.settings), utcnow())
+            settings = effective_settings(session, self.settings)
+        return run_plan(self.database, settings, utcnow())
 
     def dispatch(self) -> None:
         """Send one batch of due texts."""

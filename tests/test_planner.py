@@ -9,13 +9,17 @@ import pytest
 from conftest import SEED_NOW
 from flask import Flask
 from freezegun import freeze_time
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from twilio_fake import TwilioFake
 
+from bot import planner
+from bot.db import get_db
 from bot.models import OutboundMessage, Subscription
 from bot.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
 from bot.shop import ensure_shop
+from bot.smartrr import get_client
+from bot.sync import run_sync
 from bot.worker import Worker
 
 MARCUS = "+13125794420"
@@ -73,6 +77,30 @@ def test_each_subscription_gets_one_notice_per_billing_date(app: Flask, session:
     assert len(pairs) == 6  # the seven demo subscriptions but Dana's, which is paused
     assert len(set(pairs)) == 6
     assert session.scalar(select(func.count(func.distinct(OutboundMessage.dedupe_key)))) == 6
+
+
+def test_a_full_plan_commits_chunk_by_chunk(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On SQLite a writing transaction holds the lock every webhook waits on: a
+    # large plan must let go of it between chunks, not hold it for the whole run.
+    monkeypatch.setattr(planner, "CHUNK", 2)
+    database = get_db(app)
+    seen: list[int] = []
+
+    def count_notices(_session: Session) -> None:
+        with database.read() as reader:
+            notices = select(func.count()).where(OutboundMessage.kind == "notice")
+            seen.append(reader.scalar(notices) or 0)
+
+    with freeze_time(SEED_NOW), app.app_context():
+        run_sync(database, get_client(app), app.extensions["settings"])
+        event.listen(database.sessions, "after_commit", count_notices)
+        try:
+            Worker(app).plan()
+        finally:
+            event.remove(database.sessions, "after_commit", count_notices)
+
+    # Six notices to plan, two subscriptions a chunk: others see them arrive in steps.
+    assert sorted(set(seen)) == [0, 2, 4, 6]
 
 
 def test_notices_are_due_in_each_subscribers_waking_hours(
