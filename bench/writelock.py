@@ -23,6 +23,7 @@ from sqlalchemy import Connection, event
 from bench.report import replace_section
 from bench.store import generate, phone
 from bench.webhook import ROOT, base_env, migrate
+from bot.db import READ_ONLY
 from bot.sandbox import SandboxServer, SandboxStore
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -55,7 +56,7 @@ class Holds:
 
     def _end(self, conn: Connection) -> None:
         began = getattr(self._local, "began", None)
-        if began is None or conn.get_execution_options().get("bot_read_only"):
+        if began is None or conn.get_execution_options().get(READ_ONLY):
             return
         self.held.append(((time.perf_counter() - began) * 1000, self._local.first or "?"))
         self._local.began = None
