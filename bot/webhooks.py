@@ -53,7 +53,7 @@ def _require_twilio_signature() -> dict[str, str]:
         abort(403, "invalid X-Twilio-Signature")
     if request.mimetype not in FORM_TYPES:
         abort(400, "expected a form-encoded body")
-    return form
+    return {_no_nul(key): _no_nul(value) for key, value in form.items()}
 
 
 def _required(form: dict[str, str], *names: str) -> None:
@@ -164,11 +164,29 @@ def _json_object() -> dict[str, Any]:
     body = request.get_data(cache=False)
     try:
         payload = json.loads(body, parse_constant=_no_constant)
+        if b"\\u0000" in body:
+            payload = _json_no_nul(payload)
     except (ValueError, RecursionError):
         abort(400, "expected a JSON object")
     if not isinstance(payload, dict):
         abort(400, "expected a JSON object")
     return payload
+
+
+def _no_nul(text: str) -> str:
+    # PostgreSQL text cannot hold NUL: it becomes U+FFFD, as any undecodable character does.
+    return text.replace("\x00", "\ufffd")
+
+
+def _json_no_nul(value: Any) -> Any:
+    """``value`` with every NUL in its strings (keys too) made U+FFFD."""
+    if isinstance(value, str):
+        return _no_nul(value)
+    if isinstance(value, dict):
+        return {_no_nul(key): _json_no_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_no_nul(item) for item in value]
+    return value
 
 
 def _no_constant(name: str) -> NoReturn:

@@ -150,6 +150,17 @@ def test_template_injection_and_broken_templates_are_refused_on_save(
     assert source_in_force(app) == default_source("upcoming_order")
 
 
+@pytest.mark.parametrize("field", ["source", "note"])
+def test_a_nul_character_is_refused_with_a_clear_error(
+    app: Flask, console: Console, field: str
+) -> None:
+    form = {"source": GOOD, "note": "new wording", field: "Hi\x00"}
+    response = console.post(EDIT, form)
+    assert response.status_code == 400
+    assert "NUL character" in response.get_data(as_text=True)
+    assert source_in_force(app) == default_source("upcoming_order")
+
+
 def test_history_restores_an_earlier_version_as_a_new_one(app: Flask, console: Console) -> None:
     first = GOOD
     second = GOOD.replace("ships", "goes out")

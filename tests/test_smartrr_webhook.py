@@ -212,6 +212,20 @@ def test_a_repeated_delivery_is_stored_once(client: FlaskClient, session: Sessio
     )
 
 
+def test_nul_characters_are_stored_as_replacement_characters(
+    client: FlaskClient, session: Session
+) -> None:
+    # PostgreSQL text cannot hold NUL: such an event must not become a 500.
+    payload = {"eventId": "evt\u00001", "topic": "a\u0000b", "data": {"notes": ["\u0000"]}}
+
+    response = post(client, payload)
+
+    assert (response.status_code, response.get_json()) == (200, {"status": "stored"})
+    [event] = events(session)
+    assert (event.event_key, event.topic) == ("id:evt\ufffd1", "a\ufffdb")
+    assert event.payload["data"] == {"notes": ["\ufffd"]}
+
+
 def test_without_an_event_id_the_canonical_body_is_the_key(
     client: FlaskClient, session: Session
 ) -> None:

@@ -306,3 +306,14 @@ def test_a_text_from_an_unknown_number_is_stored_and_answered_without_a_crash(
         None,
     )
     assert len(twilio.state.bodies_to(STRANGER)) == 1
+
+
+def test_nul_characters_in_a_text_are_stored_as_replacement_characters(
+    phone: Phone, session: Session
+) -> None:
+    # PostgreSQL text cannot hold NUL: such a text must be kept, not lost to a 500.
+    response = phone.text(STRANGER, "SK\x00IP", FromCity="NEW\x00YORK")
+
+    assert response.status_code == 200
+    inbound = session.scalars(select(InboundMessage)).one()
+    assert (inbound.body, inbound.params["FromCity"]) == ("SK\ufffdIP", "NEW\ufffdYORK")

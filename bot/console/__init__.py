@@ -3,7 +3,7 @@ overview, messages, upcoming, conversations, inbox, settings, setup, phone simul
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, g, render_template
+from flask import Blueprint, Flask, abort, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -29,6 +29,15 @@ bp = Blueprint(
     static_url_path="/static",
 )
 bp.before_request(require_account)
+
+
+@bp.before_request
+def refuse_nul() -> None:
+    """A NUL character can be neither stored (PostgreSQL text) nor texted: refuse the form."""
+    if any("\x00" in value for _, value in request.form.items(multi=True)):
+        abort(400, "The form holds a NUL character, which a text cannot carry. Remove it.")
+
+
 bp.add_app_template_filter(when, "when")
 for area in (auth, overview, messages, queue, conversations, inbox, settings, setup, simulator):
     bp.register_blueprint(area.bp)
