@@ -176,14 +176,25 @@ def insert_new(
     dropped by the database itself, so no transaction fails on it; and one
     plain INSERT is far cheaper than the ORM's unit of work on a hot path.
     """
+    return len(inserted_keys(session, model, rows, key=key))
+
+
+def inserted_keys(
+    session: Session | Connection,
+    model: type[Base],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+) -> list[Any]:
+    """Like `insert_new`, but name the ``key`` of each row that went in."""
     table = model.__table__  # type: ignore[attr-defined]
     connection = session if isinstance(session, Connection) else session.connection()
     stmt = _insert_new_statement(table, key, connection.dialect.name)
-    inserted = 0
+    inserted: list[Any] = []
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start : start + INSERT_CHUNK]
         parameters = dict(chunk[0]) if len(chunk) == 1 else list(chunk)
-        inserted += len(connection.execute(stmt, parameters).all())
+        inserted += connection.execute(stmt, parameters).scalars()
     return inserted
 
 
