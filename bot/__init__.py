@@ -51,5 +51,5 @@ def register_proxy(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Webhooks and pages."""
-    app.register_blueprint(webhooks.bp)
+    webhooks.init_app(app)
     app.register_blueprint(pages.bp)

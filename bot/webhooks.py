@@ -10,14 +10,15 @@ import json
 import logging
 from typing import Any, NoReturn
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import Settings
-from bot.db import get_db, insert_new
+from bot.db import get_db
 from bot.dispatcher import record_status
 from bot.events import describe
+from bot.group_commit import GroupInsert
 from bot.models import InboundMessage, SmartrrEvent
 from bot.phones import mask
 
@@ -31,6 +32,14 @@ MAX_SID = 64
 SMARTRR_SECRET_HEADER = "X-Smartrr-Webhook-Secret"
 #: The answer to every inbound text: nothing (replies go out through the API).
 EMPTY_TWIML = str(MessagingResponse())
+
+
+def init_app(app: Flask) -> None:
+    """Register the webhooks; within a process, concurrent ones share a transaction."""
+    database = get_db(app)
+    app.extensions["inbound_rows"] = GroupInsert(database, InboundMessage, "message_sid")
+    app.extensions["event_rows"] = GroupInsert(database, SmartrrEvent, "event_key")
+    app.register_blueprint(bp)
 
 
 def public_url(settings: Settings) -> str:
@@ -79,8 +88,7 @@ def inbound() -> Response:
         "body": form.get("Body", "")[:2000],
         "params": _params(form),
     }
-    with get_db().write() as connection:
-        stored = insert_new(connection, InboundMessage, [message], key="message_sid")
+    stored = current_app.extensions["inbound_rows"].insert(message)
     if not stored:
         log.info("inbound %s from %s already stored", sid, mask(form["From"]))
         return _twiml()
@@ -128,8 +136,7 @@ def smartrr_webhook() -> tuple[Response, int]:
         "purchase_state_id": info.purchase_state_id,
         "customer_id": info.customer_id,
     }
-    with get_db().write() as connection:
-        stored = insert_new(connection, SmartrrEvent, [event], key="event_key")
+    stored = current_app.extensions["event_rows"].insert(event)
     if not stored:
         log.info("Smartrr event %s already stored", info.key)
         return jsonify(status="duplicate"), 200

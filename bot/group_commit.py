@@ -1,0 +1,114 @@
+"""Group commit for webhooks: rows from concurrent requests share one transaction.
+
+A webhook may answer only once its row is committed. With a transaction per
+request, every request pays its own BEGIN and COMMIT (a disk flush), and on
+SQLite its own turn at the one write lock, which its process's other threads
+then fight over. Here the first request to arrive writes, in one transaction,
+every row handed over before it began; the requests that arrive meanwhile wait
+(without polling) and the first of them writes the next group. Each request
+still returns only after the transaction holding its row has committed, so
+an answer never promises a row that a crash could lose.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import DataError, IntegrityError
+
+from bot.db import Database, inserted_keys
+from bot.models import Base
+
+#: Rows in one transaction at most; a larger backlog is written in turns.
+MOST = 200
+
+
+class NotCommitted(Exception):
+    """The transaction meant to hold the row failed: the row is not stored.
+
+    Its ``__cause__`` is what the database raised.
+    """
+
+
+@dataclass(eq=False)
+class _Pending:
+    row: Mapping[str, Any]
+    #: Set once the row's group is written, or when this request is to write the next group.
+    woken: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    stored: bool = False
+    error: BaseException | None = field(default=None, repr=False)
+
+
+class GroupInsert:
+    """Insert rows unless their unique ``key`` is taken, committing them in groups."""
+
+    def __init__(self, database: Database, model: type[Base], key: str) -> None:
+        self.database = database
+        self.model = model
+        self.key = key
+        self._lock = threading.Lock()
+        self._waiting: list[_Pending] = []
+        self._writing = False
+
+    def insert(self, row: Mapping[str, Any]) -> bool:
+        """Insert ``row``, committed, unless its key is taken; True when it went in.
+
+        Raises `NotCommitted` when the transaction meant to hold it failed.
+        """
+        mine = _Pending(row)
+        with self._lock:
+            self._waiting.append(mine)
+            leading = not self._writing
+            self._writing = True
+        if not leading:
+            mine.woken.wait()
+        if not mine.done:
+            # Whoever leads is first in line, so its own row is in the group it writes.
+            with self._lock:
+                group, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
+            self._write(group)
+        if mine.error is not None:
+            # A fresh exception per request: threads must not raise one object at once.
+            raise NotCommitted(f"{self.model.__name__} not stored") from mine.error
+        return mine.stored
+
+    def _write(self, group: list[_Pending]) -> None:
+        try:
+            try:
+                self._store(group)
+            except (DataError, IntegrityError):
+                if len(group) == 1:
+                    raise
+                # A row the database refuses must fail its own request only.
+                for pending in group:
+                    try:
+                        self._store([pending])
+                    except Exception as exc:
+                        pending.error = exc
+        except BaseException as exc:
+            for pending in group:
+                pending.error = exc
+            if not isinstance(exc, Exception):
+                raise  # an interrupt: the writer stops, its group still hears of the failure
+        finally:
+            with self._lock:
+                # The first of those who came meanwhile writes the next group.
+                self._writing = bool(self._waiting)
+                after = self._waiting[:1]
+            for pending in group:
+                pending.done = True
+                pending.woken.set()
+            for pending in after:
+                pending.woken.set()
+
+    def _store(self, group: list[_Pending]) -> None:
+        with self.database.write() as connection:
+            keys = set(inserted_keys(connection, self.model, [p.row for p in group], key=self.key))
+        for pending in group:
+            # Of two requests with one key in a group, only the first stored it.
+            pending.stored = pending.row[self.key] in keys
+            keys.discard(pending.row[self.key])
