@@ -7,6 +7,7 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from bot.db import insert_new
 from bot.models import Shop
 from bot.waking_hours import parse_window
 
@@ -16,19 +17,20 @@ SHOP_ID = 1
 def ensure_shop(session: Session, settings: Settings) -> Shop:
     """The shop row, created from the environment's settings on first use."""
     shop = session.get(Shop, SHOP_ID)
-    if shop is None:
-        shop = Shop(
-            id=SHOP_ID,
-            name=settings.shop_name,
-            time_zone=settings.shop_timezone,
-            account_page_url=settings.account_page_url,
-            sending_enabled=sending_default(settings),
-            cancel_by_text=False,
-            event_texts={},
-        )
-        session.add(shop)
-        session.flush()
-    return shop
+    if shop is not None:
+        return shop
+    # Processes that start together race to create it: the first one's row stands.
+    row = {
+        "id": SHOP_ID,
+        "name": settings.shop_name,
+        "time_zone": settings.shop_timezone,
+        "account_page_url": settings.account_page_url,
+        "sending_enabled": sending_default(settings),
+        "cancel_by_text": False,
+        "event_texts": {},
+    }
+    insert_new(session, Shop, [row], key="id")
+    return session.get_one(Shop, SHOP_ID)
 
 
 def sending_default(settings: Settings) -> bool:
