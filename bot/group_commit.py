@@ -3,11 +3,11 @@
 A webhook may answer only once its row is committed. With a transaction per
 request, every request pays its own BEGIN and COMMIT (a disk flush), and on
 SQLite its own turn at the one write lock, which its process's other threads
-then fight over. Here the first request to arrive writes, in one transaction,
-every row handed over before it began; the requests that arrive meanwhile wait
-(without polling) and the first of them writes the next group. Each request
-still returns only after the transaction holding its row has committed, so
-an answer never promises a row that a crash could lose.
+then fight over. Here a request that finds no write under way writes every
+waiting row, its own first, in one transaction; the requests that arrive
+meanwhile wait (without polling) and the first of them writes the next group.
+Each request still returns only after the transaction holding its row has
+committed, so an answer never promises a row that a crash could lose.
 """
 
 from __future__ import annotations
