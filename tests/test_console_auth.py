@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from conftest import SEED_NOW, Phone
-from flask import Flask
+from flask import Flask, session
+from flask.sessions import NullSession
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
@@ -107,11 +108,11 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(
 
 def test_signing_in_starts_a_fresh_session(app: Flask, client: FlaskClient) -> None:
     create_account(app)
-    with client.session_transaction() as cookie_session:
+    with client.session_transaction("/console/") as cookie_session:
         cookie_session["planted"] = "by an attacker"
         cookie_session["user_id"] = 999
     Console(client).sign_in()
-    with client.session_transaction() as cookie_session:
+    with client.session_transaction("/console/") as cookie_session:
         assert "planted" not in cookie_session
         assert cookie_session["user_id"] == 1
 
@@ -159,6 +160,25 @@ def test_signing_out_ends_the_session(app: Flask, client: FlaskClient) -> None:
     console.sign_in()
     assert console.post("/console/logout").status_code == 302
     assert client.get("/console/inbox").status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/sms/inbound", "/sms/status", "/smartrr/webhook", "/healthz"])
+def test_only_the_console_opens_a_session(app: Flask, client: FlaskClient, path: str) -> None:
+    create_account(app)
+    Console(client).sign_in()
+    cookie = signed_in_cookie(client)
+
+    with app.test_request_context(path, method="POST", headers=cookie):
+        assert isinstance(session, NullSession)
+        assert "user_id" not in session
+    with app.test_request_context("/console/", headers=cookie):
+        assert session["user_id"] == 1
+
+
+def signed_in_cookie(client: FlaskClient) -> dict[str, str]:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return {"Cookie": f"session={cookie.value}"}
 
 
 def test_session_cookie_is_http_only_and_lax_and_secure_outside_tests(

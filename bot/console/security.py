@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +21,8 @@ MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
 SESSION_LIFETIME = timedelta(hours=12)
+#: The only pages with a sign-in, and so the only ones with a session.
+CONSOLE_PATH = "/console"
 
 csrf = CSRFProtect()
 
@@ -86,6 +89,20 @@ def set_password(session: Session, email: str, password: str) -> bool:
     return created
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the console only.
+
+    Webhooks and health checks have no sign-in: they skip verifying a cookie and
+    never write one, which also keeps that work off the busiest path.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """The console's session; None elsewhere, so Flask stands in its empty null session."""
+        if not request.path.startswith(CONSOLE_PATH):
+            return None
+        return super().open_session(app, request)
+
+
 def is_development(app: Flask, settings: Settings) -> bool:
     """Debug, tests, or the local sandbox demo with no public URL: plain HTTP is expected."""
     return app.debug or app.testing or (settings.sandbox and not settings.public_base_url)
@@ -106,6 +123,7 @@ def configure(app: Flask, settings: Settings) -> None:
         # The token lives as long as the session: a long edit must not fail on save.
         WTF_CSRF_TIME_LIMIT=None,
     )
+    app.session_interface = ConsoleSessions()
     csrf.init_app(app)
     # Webhooks are authenticated by their signatures, and their callers have no session.
     csrf.exempt(webhooks.bp)
