@@ -23,16 +23,22 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Add the headers after every request."""
-    https = (settings.public_base_url or "").startswith("https://")
+    """Add the headers after every request; a view that set one of them keeps its own."""
+    wanted = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+    ]
+    if (settings.public_base_url or "").startswith("https://"):
+        wanted.append(("Strict-Transport-Security", "max-age=31536000"))
 
     @app.after_request
     def secure(response: Response) -> Response:
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # One pass over the response's headers, not one search per header: this runs
+        # on every webhook.
+        present = {name.lower() for name, _ in response.headers}
+        response.headers.extend(
+            [(name, value) for name, value in wanted if name.lower() not in present]
+        )
         return response
