@@ -88,6 +88,26 @@ def test_a_signature_over_other_parameters_is_a_403(phone: Phone) -> None:
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("signed_url", [PUBLIC_BASE_URL, PUBLIC_BASE_URL + ":443"])
+def test_a_signature_over_the_url_with_or_without_its_port_is_accepted(
+    phone: Phone, signed_url: str
+) -> None:
+    params = status_params()
+
+    response = phone.post("/sms/status", params, signature=sign(signed_url + "/sms/status", params))
+
+    assert response.status_code == 204
+
+
+@pytest.mark.parametrize("signature", ["é" * 28, "\x00", "🙂"])
+def test_a_signature_with_characters_no_signature_holds_is_a_403(
+    phone: Phone, signature: str
+) -> None:
+    response = phone.post("/sms/status", status_params(), signature=signature)
+
+    assert response.status_code == 403
+
+
 def test_behind_a_proxy_the_public_url_is_what_was_signed(client: FlaskClient) -> None:
     # The app is reached as http://localhost/...; Twilio signed the public https URL.
     params = status_params()
