@@ -3,11 +3,13 @@
 A webhook may answer only once its row is committed. With a transaction per
 request, every request pays its own BEGIN and COMMIT (a disk flush), and on
 SQLite its own turn at the one write lock, which its process's other threads
-then fight over. Here a request that finds no write under way writes every
-waiting row, its own first, in one transaction; the requests that arrive
-meanwhile wait (without polling) and the first of them writes the next group.
-Each request still returns only after the transaction holding its row has
-committed, so an answer never promises a row that a crash could lose.
+then fight over. Here a request that finds no write under way begins a
+transaction and, once it has begun (on SQLite: once it holds the write lock),
+writes every waiting row, its own first; the requests that arrive meanwhile
+wait (without polling) and the first of them writes the next group. Rows that
+came while the transaction waited for its lock so go in with it, not a whole
+write later. Each request still returns only after the transaction holding its
+row has committed, so an answer never promises a row that a crash could lose.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, IntegrityError
 
 from bot.db import Database, inserted_keys
@@ -67,29 +70,35 @@ class GroupInsert:
         if not leading:
             mine.woken.wait()
         if not mine.done:
-            # Whoever leads is first in line, so its own row is in the group it writes.
-            with self._lock:
-                group, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
-            self._write(group)
+            self._write()
         if mine.error is not None:
             # A fresh exception per request: threads must not raise one object at once.
             raise NotCommitted(f"{self.model.__name__} not stored") from mine.error
         return mine.stored
 
-    def _write(self, group: list[_Pending]) -> None:
+    def _write(self) -> None:
+        """Write the next group; whoever leads is first in line, so its own row is in it."""
+        group: list[_Pending] = []
         try:
             try:
-                self._store(group)
+                with self.database.write() as connection:
+                    # Taken once the transaction has begun (on SQLite: holds the write
+                    # lock), so rows that came while it waited go in now, not next time.
+                    group = self._take()
+                    self._insert(connection, group)
             except (DataError, IntegrityError):
                 if len(group) == 1:
                     raise
                 # A row the database refuses must fail its own request only.
                 for pending in group:
                     try:
-                        self._store([pending])
+                        with self.database.write() as connection:
+                            self._insert(connection, [pending])
                     except Exception as exc:
                         pending.error = exc
         except BaseException as exc:
+            # A transaction that could not begin fails the rows it would have held.
+            group = group or self._take()
             for pending in group:
                 pending.error = exc
             if not isinstance(exc, Exception):
@@ -105,9 +114,13 @@ class GroupInsert:
             for pending in after:
                 pending.woken.set()
 
-    def _store(self, group: list[_Pending]) -> None:
-        with self.database.write() as connection:
-            keys = set(inserted_keys(connection, self.model, [p.row for p in group], key=self.key))
+    def _take(self) -> list[_Pending]:
+        with self._lock:
+            group, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
+        return group
+
+    def _insert(self, connection: Connection, group: list[_Pending]) -> None:
+        keys = set(inserted_keys(connection, self.model, [p.row for p in group], key=self.key))
         for pending in group:
             # Of two requests with one key in a group, only the first stored it.
             pending.stored = pending.row[self.key] in keys

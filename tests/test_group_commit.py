@@ -95,22 +95,59 @@ def inserts(database: Database) -> GroupInsert:
     return GroupInsert(database, InboundMessage, "message_sid")
 
 
+@contextmanager
+def first_insert_paused(database: Database) -> Iterator[Callable[[], None]]:
+    """The first INSERT waits, inside its transaction, until the yielded function is called."""
+    go, paused = threading.Event(), []
+
+    def pause(*_: Any) -> None:
+        if not paused:
+            paused.append(True)
+            go.wait(30)
+
+    event.listen(database.engine, "before_cursor_execute", pause)
+    try:
+        yield go.set
+    finally:
+        go.set()
+        event.remove(database.engine, "before_cursor_execute", pause)
+
+
 def test_rows_arriving_during_a_write_share_the_next_transaction(
     app: Flask, database: Database, inserts: GroupInsert
 ) -> None:
     requests = Requests(inserts)
-    with writes_held(database) as release:
-        requests.start("a", row("a"))  # leads, and waits for the held lock
+    with first_insert_paused(database) as resume:
+        requests.start("a", row("a"))  # leads, and its INSERT is under way
         for name in ("b", "c1", "c2", "d"):
             requests.start(name, row(name[0]))
         seen = commits(database)
-        release()
+        resume()
         outcomes = requests.finish()
 
     assert len(seen) == 2, "a's transaction, then one for b, c and d"
     assert (outcomes["a"], outcomes["b"], outcomes["d"]) == (True, True, True)
     assert sorted([outcomes["c1"], outcomes["c2"]]) == [False, True]  # one key, stored once
     assert stored_sids(app) == ["a", "b", "c", "d"]
+
+
+def test_rows_arriving_while_the_leader_waits_for_sqlites_write_lock_join_its_transaction(
+    app: Flask, database: Database, inserts: GroupInsert
+) -> None:
+    if database.is_postgres:
+        pytest.skip("PostgreSQL takes no lock when a transaction begins: SQLite only")
+    requests = Requests(inserts)
+    with writes_held(database) as release:
+        requests.start("a", row("a"))  # leads, and waits for the held lock
+        for name in ("b", "c"):
+            requests.start(name, row(name))
+        seen = commits(database)
+        release()
+        outcomes = requests.finish()
+
+    assert len(seen) == 1, "one transaction for a, b and c"
+    assert outcomes == {"a": True, "b": True, "c": True}
+    assert stored_sids(app) == ["a", "b", "c"]
 
 
 def test_a_key_already_stored_is_reported_as_not_inserted(app: Flask, inserts: GroupInsert) -> None:
