@@ -219,20 +219,29 @@ def upsert(
     Columns a row does not name keep their value on update and take their
     default on insert.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = model.__table__  # type: ignore[attr-defined]
-    ids: dict[Any, int] = {}
     connection = session.connection()
+    updated = tuple(name for name in rows[0] if name not in keys) if rows else ()
+    stmt = _upsert_statement(table, tuple(keys), updated, returning, connection.dialect.name)
+    ids: dict[Any, int] = {}
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = [_with_defaults(table, row) for row in rows[start : start + INSERT_CHUNK]]
-        base = insert(model)
-        changes = {name: base.excluded[name] for name in rows[0] if name not in keys}
-        stmt = base.on_conflict_do_update(index_elements=list(keys), set_=changes).returning(
-            table.c[returning], table.c.id
-        )
         ids.update((key, id_) for key, id_ in connection.execute(stmt, chunk))
     return ids
+
+
+@cache
+def _upsert_statement(
+    table: Table, keys: tuple[str, ...], updated: tuple[str, ...], returning: str, dialect: str
+) -> Insert:
+    # Built once per shape: its `excluded` alias alone is a column proxy per column,
+    # made inside the caller's write transaction (the conversation's, twice a text).
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    base = insert(table)
+    changes = {name: base.excluded[name] for name in updated}
+    return base.on_conflict_do_update(index_elements=list(keys), set_=changes).returning(
+        table.c[returning], table.c.id
+    )
 
 
 def _with_defaults(table: Any, row: Mapping[str, Any]) -> dict[str, Any]:
