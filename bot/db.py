@@ -219,9 +219,11 @@ def upsert(
     Columns a row does not name keep their value on update and take their
     default on insert.
     """
+    if not rows:
+        return {}
     table = model.__table__  # type: ignore[attr-defined]
     connection = session.connection()
-    updated = tuple(name for name in rows[0] if name not in keys) if rows else ()
+    updated = tuple(name for name in rows[0] if name not in keys)
     stmt = _upsert_statement(table, tuple(keys), updated, returning, connection.dialect.name)
     ids: dict[Any, int] = {}
     for start in range(0, len(rows), INSERT_CHUNK):

@@ -8,12 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from freezegun import freeze_time
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from bot import db
-from bot.db import Database
+from bot.db import Database, get_db, upsert
+from bot.models import Subscriber
+from bot.shop import ensure_shop
+
+CUSTOMER_KEYS = ("shop_id", "smartrr_customer_id")
 
 
 @pytest.fixture
@@ -99,3 +104,37 @@ def test_readers_do_not_wait_for_the_write_lock(
     database: Database, other_process: sqlite3.Connection
 ) -> None:
     assert _notes(database) == []
+
+
+def test_an_upsert_of_no_rows_writes_nothing(app: Flask) -> None:
+    with get_db(app).begin() as session:
+        ids = upsert(session, Subscriber, [], keys=CUSTOMER_KEYS, returning="smartrr_customer_id")
+        stored = session.scalar(select(func.count()).select_from(Subscriber))
+
+    assert (ids, stored) == ({}, 0)
+
+
+def test_an_upsert_updates_the_columns_its_rows_name_and_keeps_the_others(app: Flask) -> None:
+    database = get_db(app)
+    with database.begin() as session:
+        shop_id = ensure_shop(session, app.extensions["settings"]).id
+        customer = {"shop_id": shop_id, "smartrr_customer_id": "c1"}
+        first = upsert(
+            session,
+            Subscriber,
+            [{**customer, "first_name": "Ann", "phone": "+12025550143"}],
+            keys=CUSTOMER_KEYS,
+            returning="smartrr_customer_id",
+        )
+        again = upsert(
+            session,
+            Subscriber,
+            [{**customer, "phone": "+12025550199"}],  # no first_name: it stays
+            keys=CUSTOMER_KEYS,
+            returning="smartrr_customer_id",
+        )
+
+    with database.read() as session:
+        stored = session.scalars(select(Subscriber)).one()
+    assert again == first
+    assert (stored.first_name, stored.phone) == ("Ann", "+12025550199")
