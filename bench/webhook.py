@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,6 @@ BUSY_SECONDS = float(os.environ.get("BENCH_BUSY_SECONDS", "60"))
 #: Concurrent connections in all (split over LOAD_PROCESSES), and rounds at each.
 CONNECTIONS, LOAD_PROCESSES, ROUNDS = (16, 32), 2, 3
 SENDERS = tuple(phone(n) for n in range(200))
-#: The shipped settings, as `gunicorn -c gunicorn.conf.py` reads them.
-GUNICORN = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 MARK_START, MARK_END = "<!-- webhook:start -->", "<!-- webhook:end -->"
 
 
@@ -139,7 +138,15 @@ def row(name: str, result: Result) -> str:
     )
 
 
-def measure_peaks(targets: dict[str, tuple[str, dict[str, str], int]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Measured:
+    """Each target's median run per connection count, and its run at 200 requests/s."""
+
+    medians: dict[tuple[str, int], Result]
+    steady: dict[str, Result]
+
+
+def measure_peaks(targets: dict[str, tuple[str, dict[str, str], int]]) -> Measured:
     """Each target's requests/s at every connection count (median of ROUNDS interleaved
     runs), then its latency at 200 requests/s; all targets are up for the whole run."""
     runs: dict[tuple[str, int], list[Result]] = {}
@@ -165,8 +172,7 @@ def measure_peaks(targets: dict[str, tuple[str, dict[str, str], int]]) -> dict[s
             name: fire(url, AUTH_TOKEN, SENDERS, seconds=SECONDS, rate=200)
             for name, url in urls.items()
         }
-    medians = {key: median_run(results) for key, results in runs.items()}
-    return {"medians": medians, "steady": steady}
+    return Measured({key: median_run(results) for key, results in runs.items()}, steady)
 
 
 def median_run(results: list[Result]) -> Result:
@@ -180,20 +186,19 @@ def peak(medians: dict[tuple[str, int], Result], name: str) -> tuple[int, Result
     return best, medians[(name, best)]
 
 
-def throughput_rows(measured: dict[str, Any], names: list[str]) -> list[str]:
-    """Peak and steady rows per target, and the peaks as a share of the bare endpoint's."""
-    medians, steady = measured["medians"], measured["steady"]
+def throughput_rows(measured: Measured, names: list[str]) -> list[str]:
+    """Each target's peak row and its row at 200 requests/s."""
     rows = []
     for name in names:
-        connections, result = peak(medians, name)
+        connections, result = peak(measured.medians, name)
         rows.append(row(f"{name}, as fast as it goes ({connections} connections)", result))
-        rows.append(row(f"{name}, 200 req/s", steady[name]))
+        rows.append(row(f"{name}, 200 req/s", measured.steady[name]))
     return rows
 
 
-def sweep_rows(measured: dict[str, Any], names: list[str]) -> list[str]:
+def sweep_rows(measured: Measured, names: list[str]) -> list[str]:
     """Requests/s at each connection count, and each peak as a share of bare's peak."""
-    medians = measured["medians"]
+    medians = measured.medians
     bare = peak(medians, names[0])[1].throughput
     header = " | ".join(f"{connections} connections" for connections in CONNECTIONS)
     rows = [
@@ -313,7 +318,9 @@ def main() -> None:
 
 
 def write_section(throughput: list[str], sweep: list[str], latency: list[str]) -> None:
-    workers, threads = GUNICORN["workers"], GUNICORN["threads"]
+    # The shipped settings, as `gunicorn -c gunicorn.conf.py` reads them.
+    shipped = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    workers, threads = shipped["workers"], shipped["threads"]
     counts = " and ".join(str(connections) for connections in CONNECTIONS)
     section = "\n".join(
         [
