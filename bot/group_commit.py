@@ -36,14 +36,33 @@ class NotCommitted(Exception):
     """
 
 
+def _held() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(eq=False)
 class _Pending:
     row: Mapping[str, Any]
-    #: Set once the row's group is written, or when this request is to write the next group.
-    woken: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     stored: bool = False
     error: BaseException | None = field(default=None, repr=False)
+    #: Held from the start and released to wake the request. A bare lock, not an Event:
+    #: an Event is a Condition with Python bookkeeping, built and notified per webhook.
+    _bell: threading.Lock = field(default_factory=_held, repr=False)
+
+    def wait(self) -> None:
+        """Sleep until `wake` (at once if it came first)."""
+        self._bell.acquire()
+
+    def wake(self) -> None:
+        """Wake the request: its group is written, or it is to write the next one.
+
+        A request is woken at most twice, and the second time only once it has woken
+        from the first and so holds the lock again: release never meets it unlocked.
+        """
+        self._bell.release()
 
 
 class GroupInsert:
@@ -68,7 +87,7 @@ class GroupInsert:
             leading = not self._writing
             self._writing = True
         if not leading:
-            mine.woken.wait()
+            mine.wait()
         if not mine.done:
             self._write()
         if mine.error is not None:
@@ -110,9 +129,9 @@ class GroupInsert:
                 after = self._waiting[:1]
             for pending in group:
                 pending.done = True
-                pending.woken.set()
+                pending.wake()
             for pending in after:
-                pending.woken.set()
+                pending.wake()
 
     def _take(self) -> list[_Pending]:
         with self._lock:
