@@ -124,8 +124,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     # A statement that writes several rows keeps a journal of its own, to undo just
-    # itself; on disk that is a file created and unlinked for each group of webhook
-    # rows. In memory it costs nothing, and a crash never needs it (WAL recovers).
+    # itself; on disk that is a file created and unlinked for each group of several
+    # webhook rows. In memory it costs nothing, and a crash never needs it (WAL
+    # recovers the transaction).
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
