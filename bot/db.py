@@ -123,10 +123,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # A statement that writes several rows keeps a journal of its own, to undo just
-    # itself; on disk that is a file created and unlinked for each group of several
-    # webhook rows. In memory it costs nothing, and a crash never needs it (WAL
-    # recovers the transaction).
+    # A statement that writes several rows may keep a journal of its own, to undo just
+    # itself; on disk that is a file created and unlinked whenever a group of webhook
+    # rows splits a page (about every second group under load). In memory it costs
+    # nothing, and a crash never needs it (WAL recovers the transaction).
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 

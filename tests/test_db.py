@@ -101,8 +101,8 @@ def test_statements_inside_a_transaction_still_wait_for_locks(database: Database
 
 
 def test_statement_journals_stay_in_memory(database: Database) -> None:
-    # A multi-row INSERT inside a transaction journals itself; SQLite's default puts
-    # that in a temporary file, created and unlinked for every group of several rows.
+    # A multi-row INSERT that splits pages journals itself; SQLite's default puts that
+    # in a temporary file, created and unlinked each time (every second group or so).
     with database.write() as connection:
         temp_store = connection.exec_driver_sql("PRAGMA temp_store").scalar()
     assert temp_store == 2  # MEMORY
