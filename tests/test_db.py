@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import func, select, text
@@ -146,3 +148,12 @@ def test_an_upsert_updates_the_columns_its_rows_name_and_keeps_the_others(app: F
         stored = session.scalars(select(Subscriber)).one()
     assert again == first
     assert (stored.first_name, stored.phone) == ("Ann", "+12025550199")
+
+
+def test_the_migrations_build_the_schema_the_models_describe(app: Flask) -> None:
+    # A model changed without its migration (an index, a column) would pass every test
+    # built on `upgrade()` yet differ from what operators' databases get.
+    database = get_db(app)
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), database.metadata)
+    assert differences == []
