@@ -54,9 +54,17 @@ P = TypeVar("P", InboundMessage, SmartrrEvent)
 
 
 def claim_pending(
-    session: Session, model: type[P], *, limit: int, owner: str, lease: timedelta, now: datetime
+    session: Session,
+    model: type[P],
+    *,
+    limit: int,
+    owner: str,
+    lease: timedelta,
+    now: datetime,
+    also: Sequence[ColumnElement[bool]] = (),
 ) -> list[tuple[int, int]]:
-    """Claim pending rows whose next try is due, in due order; count the try.
+    """Claim pending rows whose next try is due (and that meet ``also``), in due order;
+    count the try.
 
     A row's first try is due when it arrives, so new rows go in the order they came.
     Ordering by the (status, next_attempt_at) index lets the database stop after
@@ -67,7 +75,7 @@ def claim_pending(
     rows = claim(
         session,
         model,
-        (model.status == "pending", model.next_attempt_at <= now),
+        (model.status == "pending", model.next_attempt_at <= now, *also),
         (model.next_attempt_at, model.id),
         limit=limit,
         owner=owner,

@@ -6,6 +6,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement, exists
+from sqlalchemy.orm import aliased
+
 from bot.claims import claim_pending, postpone
 from bot.conversation import Conversation
 from bot.db import Database
@@ -33,11 +36,22 @@ def process_inbox(
     owner: str,
     clock: Callable[[], datetime] = utcnow,
 ) -> int:
-    """Claim pending texts and handle each; return how many were taken."""
+    """Claim a batch of pending texts and handle each; return how many were taken.
+
+    A number's texts are answered in the order they came, whichever worker takes
+    them: one is claimed only once every earlier text from its number is answered, so
+    an UNDO never overtakes the SKIP it undoes, nor a text its own retry.
+    """
     now = clock()
     with database.begin() as session:
         work = claim_pending(
-            session, InboundMessage, limit=BATCH, owner=owner, lease=LEASE, now=now
+            session,
+            InboundMessage,
+            limit=BATCH,
+            owner=owner,
+            lease=LEASE,
+            now=now,
+            also=(_first_unanswered_of_its_number(),),
         )
     for inbound_id, attempts in work:
         try:
@@ -49,6 +63,15 @@ def process_inbox(
             log.exception("handling inbound %s failed", inbound_id)
             conversation.give_up(inbound_id, "internal error")
     return len(work)
+
+
+def _first_unanswered_of_its_number() -> ColumnElement[bool]:
+    earlier = aliased(InboundMessage)
+    return ~exists().where(
+        earlier.from_number == InboundMessage.from_number,
+        earlier.status == "pending",
+        earlier.id < InboundMessage.id,
+    )
 
 
 def _later(

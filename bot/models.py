@@ -165,11 +165,16 @@ class InboundMessage(Base):
     """A text a subscriber sent us, stored before the webhook answers."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (Index("ix_inbound_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_inbound_status_next", "status", "next_attempt_at"),
+        # A number's texts, and among them its unanswered ones (the inbox answers a
+        # number's texts in order: see bot.inbox).
+        Index("ix_inbound_from_status", "from_number", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_sid: Mapped[str] = mapped_column(String(64), unique=True)
-    from_number: Mapped[str] = mapped_column(String(32), index=True)
+    from_number: Mapped[str] = mapped_column(String(32))
     to_number: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -64,8 +64,10 @@ class Worker:
         self.dispatcher.run_once()
 
     def inbox(self) -> None:
-        """Answer stored inbound texts, then send the answers at once."""
-        if process_inbox(self.database, self.conversation, self.owner):
+        """Answer stored inbound texts batch by batch, sending each batch's answers at
+        once, until no text is due (a number's next text is due once its last is
+        answered). It ends: a claimed text is answered, postponed or leased away."""
+        while process_inbox(self.database, self.conversation, self.owner):
             self.dispatcher.run_once(kinds=("reply",))
 
     def events(self) -> int:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, event, select
-from test_conversation import MARCUS, MORNING, Bot, billing_day
+from test_conversation import MARCUS, MAYA, MORNING, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
 from bot.inbox import retry_delay
@@ -47,6 +47,9 @@ def test_claiming_texts_walks_the_index_instead_of_sorting_every_pending_one(bot
     details = [row[-1] for row in plan]
     assert any("ix_inbound_status_next" in detail for detail in details), details
     assert not any("TEMP B-TREE" in detail for detail in details), details
+    # The look for an earlier unanswered text of the same number reads that number's
+    # unanswered texts only, not its whole history.
+    assert any("ix_inbound_from_status (from_number=? AND status=?" in d for d in details), details
 
 
 def test_a_text_claimed_by_a_worker_that_died_is_taken_over_when_its_lease_ends(
@@ -69,6 +72,30 @@ def test_a_text_claimed_by_a_worker_that_died_is_taken_over_when_its_lease_ends(
     assert len(bot.puts("/skip")) == 1
     assert billing_day(bot.state(MARCUS)) == "2026-12-26"
     assert bot.last_inbound().attempts == 2
+
+
+def test_a_numbers_texts_are_answered_in_order_whichever_worker_takes_them(bot: Bot) -> None:
+    bot.worker.sync()
+    bot.phone.text(MARCUS, "skip")
+    # Another worker has claimed the SKIP and is still at it (or died holding it)...
+    skip = bot.session.scalars(select(InboundMessage)).one()
+    skip.lease_owner = "slow-worker"
+    skip.lease_until = skip.received_at + timedelta(minutes=5)
+    skip.attempts = 1
+    bot.session.commit()
+    # ...when the UNDO comes: it must not overtake the SKIP it undoes.
+    bot.phone.text(MARCUS, "undo")
+    bot.phone.text(MAYA, "next")  # another number's text is not held up
+
+    bot.worker.inbox()
+    assert bot.outcomes() == [None, None, "next"]
+    assert bot.puts() == []
+
+    bot.later(timedelta(minutes=5, seconds=1))
+    bot.worker.inbox()
+    assert bot.outcomes() == ["skip", "undone", "next"]
+    assert [path.rsplit("/", 1)[-1] for path in bot.puts()] == ["skip", "unskip"]
+    assert billing_day(bot.state(MARCUS)) == "2026-11-26"
 
 
 def test_a_bug_while_handling_a_text_hands_it_to_a_person_with_an_apology(bot: Bot) -> None:
