@@ -40,7 +40,7 @@ def process_inbox(
 
     A number's texts are answered in the order they came, whichever worker takes
     them: one is claimed only once every earlier text from its number is answered, so
-    an UNDO never overtakes the SKIP it undoes, nor a text its own retry.
+    an UNDO never overtakes the SKIP it undoes, even while that SKIP waits for a retry.
     """
     now = clock()
     with database.begin() as session:

@@ -66,7 +66,8 @@ class Worker:
     def inbox(self) -> None:
         """Answer stored inbound texts batch by batch, sending each batch's answers at
         once, until no text is due (a number's next text is due once its last is
-        answered). It ends: a claimed text is answered, postponed or leased away."""
+        answered). The loop ends: each text it claims is answered, postponed, or kept
+        by our lease from being claimed again."""
         while process_inbox(self.database, self.conversation, self.owner):
             self.dispatcher.run_once(kinds=("reply",))
 
