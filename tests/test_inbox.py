@@ -52,17 +52,22 @@ def test_claiming_texts_walks_the_index_instead_of_sorting_every_pending_one(bot
     assert any("ix_inbound_from_status (from_number=? AND status=?" in d for d in details), details
 
 
+def _claimed_by(bot: Bot, owner: str) -> None:
+    """Stamp the only stored text as ``owner``'s first try, leased for 5 minutes."""
+    inbound = bot.session.scalars(select(InboundMessage)).one()
+    inbound.lease_owner = owner
+    inbound.lease_until = inbound.received_at + timedelta(minutes=5)
+    inbound.attempts = 1
+    bot.session.commit()
+
+
 def test_a_text_claimed_by_a_worker_that_died_is_taken_over_when_its_lease_ends(
     bot: Bot,
 ) -> None:
     bot.worker.sync()
     bot.phone.text(MARCUS, "skip")
     # What a worker that claimed the text and died leaves behind.
-    inbound = bot.session.scalars(select(InboundMessage)).one()
-    inbound.lease_owner = "dead-worker"
-    inbound.lease_until = inbound.received_at + timedelta(minutes=5)
-    inbound.attempts = 1
-    bot.session.commit()
+    _claimed_by(bot, "dead-worker")
 
     bot.worker.inbox()
     assert bot.puts() == []
@@ -78,11 +83,7 @@ def test_a_numbers_texts_are_answered_in_order_whichever_worker_takes_them(bot: 
     bot.worker.sync()
     bot.phone.text(MARCUS, "skip")
     # Another worker has claimed the SKIP and is still at it (or died holding it)...
-    skip = bot.session.scalars(select(InboundMessage)).one()
-    skip.lease_owner = "slow-worker"
-    skip.lease_until = skip.received_at + timedelta(minutes=5)
-    skip.attempts = 1
-    bot.session.commit()
+    _claimed_by(bot, "slow-worker")
     # ...when the UNDO comes: it must not overtake the SKIP it undoes.
     bot.phone.text(MARCUS, "undo")
     bot.phone.text(MAYA, "next")  # another number's text is not held up
