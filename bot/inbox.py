@@ -24,6 +24,14 @@ LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 BATCH = 20
 
+_earlier = aliased(InboundMessage)
+#: No earlier text from the same number is still pending.
+FIRST_UNANSWERED_OF_ITS_NUMBER: ColumnElement[bool] = ~exists().where(
+    _earlier.from_number == InboundMessage.from_number,
+    _earlier.status == "pending",
+    _earlier.id < InboundMessage.id,
+)
+
 
 def retry_delay(attempts: int) -> timedelta:
     """Back off between attempts: 15 s, 30 s, 1 min, 2 min... capped at 10 min."""
@@ -51,7 +59,7 @@ def process_inbox(
             owner=owner,
             lease=LEASE,
             now=now,
-            also=(_first_unanswered_of_its_number(),),
+            also=(FIRST_UNANSWERED_OF_ITS_NUMBER,),
         )
     for inbound_id, attempts in work:
         try:
@@ -63,15 +71,6 @@ def process_inbox(
             log.exception("handling inbound %s failed", inbound_id)
             conversation.give_up(inbound_id, "internal error")
     return len(work)
-
-
-def _first_unanswered_of_its_number() -> ColumnElement[bool]:
-    earlier = aliased(InboundMessage)
-    return ~exists().where(
-        earlier.from_number == InboundMessage.from_number,
-        earlier.status == "pending",
-        earlier.id < InboundMessage.id,
-    )
 
 
 def _later(
