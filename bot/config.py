@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "SMARTRR_TIMEOUT_SECONDS": 15.0,  # read timeout of one Smartrr call
     "SMARTRR_BACKOFF_SECONDS": 0.5,  # first wait between retries of a Smartrr read
     "BOT_TEXTS_PER_DAY": 3,  # bot-initiated texts per subscriber per rolling 24 hours
+    "INBOX_CONCURRENCY": 4,  # inbound texts a worker answers at once (each waits on Smartrr)
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",  # or "json": one JSON object per line
     "PROXY_FIX_HOPS": 0,  # proxies in front of the app whose X-Forwarded-* we trust
@@ -56,6 +57,7 @@ _INTS = {
     "PLAN_INTERVAL_SECONDS",
     "PROXY_FIX_HOPS",
     "BOT_TEXTS_PER_DAY",
+    "INBOX_CONCURRENCY",
 }
 _FLOATS = {
     "SMS_RATE_PER_SECOND",
@@ -114,6 +116,7 @@ class Settings:
     smartrr_timeout_seconds: float = 15.0
     smartrr_backoff_seconds: float = 0.5
     bot_texts_per_day: int = 3
+    inbox_concurrency: int = 4
 
     @property
     def sandbox(self) -> bool:
@@ -137,6 +140,9 @@ class Settings:
         texts_per_day = int(config["BOT_TEXTS_PER_DAY"])
         if texts_per_day < 1:
             raise ValueError("BOT_TEXTS_PER_DAY must be at least 1")
+        inbox_concurrency = int(config["INBOX_CONCURRENCY"])
+        if inbox_concurrency < 1:
+            raise ValueError("INBOX_CONCURRENCY must be at least 1")
         return cls(
             database_url=str(config["DATABASE_URL"]),
             smartrr_api_url=str(config["SMARTRR_API_URL"]),
@@ -160,6 +166,7 @@ class Settings:
             smartrr_timeout_seconds=float(config["SMARTRR_TIMEOUT_SECONDS"]),
             smartrr_backoff_seconds=float(config["SMARTRR_BACKOFF_SECONDS"]),
             bot_texts_per_day=texts_per_day,
+            inbox_concurrency=inbox_concurrency,
         )
 
 

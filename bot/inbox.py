@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, exists
@@ -43,12 +44,16 @@ def process_inbox(
     conversation: Conversation,
     owner: str,
     clock: Callable[[], datetime] = utcnow,
+    *,
+    concurrency: int = 1,
 ) -> int:
     """Claim a batch of pending texts and handle each; return how many were taken.
 
     A number's texts are answered in the order they came, whichever worker takes
     them: one is claimed only once every earlier text from its number is answered, so
     an UNDO never overtakes the SKIP it undoes, even while that SKIP waits for a retry.
+    A batch therefore holds at most one text per number, and up to ``concurrency`` of
+    them are handled at once, each in its own transactions, as separate workers would.
     """
     now = clock()
     with database.begin() as session:
@@ -61,16 +66,34 @@ def process_inbox(
             now=now,
             also=(FIRST_UNANSWERED_OF_ITS_NUMBER,),
         )
-    for inbound_id, attempts in work:
-        try:
-            conversation.handle(inbound_id)
-        except SmartrrUnavailable as exc:
-            _later(database, conversation, inbound_id, attempts, str(exc), clock)
-        except Exception:
-            # A bug must not lose the text: a person gets it, the subscriber an apology.
-            log.exception("handling inbound %s failed", inbound_id)
-            conversation.give_up(inbound_id, "internal error")
+
+    def handle(item: tuple[int, int]) -> None:
+        _handle(database, conversation, *item, clock)
+
+    if concurrency > 1 and len(work) > 1:
+        with ThreadPoolExecutor(min(concurrency, len(work)), thread_name_prefix="inbox") as pool:
+            list(pool.map(handle, work))
+    else:
+        for item in work:
+            handle(item)
     return len(work)
+
+
+def _handle(
+    database: Database,
+    conversation: Conversation,
+    inbound_id: int,
+    attempts: int,
+    clock: Callable[[], datetime],
+) -> None:
+    try:
+        conversation.handle(inbound_id)
+    except SmartrrUnavailable as exc:
+        _later(database, conversation, inbound_id, attempts, str(exc), clock)
+    except Exception:
+        # A bug must not lose the text: a person gets it, the subscriber an apology.
+        log.exception("handling inbound %s failed", inbound_id)
+        conversation.give_up(inbound_id, "internal error")
 
 
 def _later(

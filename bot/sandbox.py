@@ -63,6 +63,8 @@ class SandboxStore:
         self._skipped: dict[str, list[str]] = {}
         self._failures: list[tuple[int, str | None]] = []
         self.calls: list[tuple[str, str]] = []
+        #: Requests being answered now, and the most there ever were at once.
+        self.in_flight = self.most_in_flight = 0
         self.delay = 0.0
         self.clock = clock
         self.add(*states)
@@ -99,7 +101,14 @@ class SandboxStore:
         """Log a request; return the injected failure it must answer with, if any."""
         with self._lock:
             self.calls.append((method, path))
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
             return self._failures.pop(0) if self._failures else None
+
+    def answered(self) -> None:
+        """A request that `record` logged has been answered."""
+        with self._lock:
+            self.in_flight -= 1
 
     def page(self, status: str | None, number: int, size: int) -> tuple[list[JSON], int]:
         """One page of purchase states (optionally of one status) and the matching total."""
@@ -219,6 +228,10 @@ def create_sandbox_app(store: SandboxStore, token: str | None = None) -> Flask:
         if token is not None and not hmac.compare_digest(sent, token.encode()):
             return _error(401, f"Missing or invalid {TOKEN_HEADER}.")
         return None
+
+    @app.teardown_request
+    def answered(_exc: BaseException | None) -> None:
+        store.answered()
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

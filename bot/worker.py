@@ -68,7 +68,8 @@ class Worker:
         once, until no text is due (a number's next text is due once its last is
         answered). The loop ends: each text it claims is answered, postponed, or kept
         by our lease from being claimed again."""
-        while process_inbox(self.database, self.conversation, self.owner):
+        concurrency = self.settings.inbox_concurrency
+        while process_inbox(self.database, self.conversation, self.owner, concurrency=concurrency):
             self.dispatcher.run_once(kinds=("reply",))
 
     def events(self) -> int:

@@ -17,6 +17,7 @@ def test_defaults_give_the_embedded_mode(tmp_path: object) -> None:
     assert settings.shop_timezone == "America/New_York"
     assert settings.sms_rate_per_second == 1.0
     assert settings.smartrr_api_url == "https://api.smartrr.com"
+    assert settings.inbox_concurrency == 4
 
 
 def test_environment_values_are_read_and_typed() -> None:
@@ -29,6 +30,7 @@ def test_environment_values_are_read_and_typed() -> None:
             "SEND_WINDOW": "09:30-20:00",
             "NOTICE_DAYS_BEFORE": "2",
             "SMS_RATE_PER_SECOND": "2.5",
+            "INBOX_CONCURRENCY": "8",
         },
         "/x",
     )
@@ -38,6 +40,7 @@ def test_environment_values_are_read_and_typed() -> None:
     assert settings.send_window.start == time(9, 30)
     assert settings.notice_days_before == 2
     assert settings.sms_rate_per_second == 2.5
+    assert settings.inbox_concurrency == 8
 
 
 def test_blank_values_fall_back_to_defaults() -> None:
@@ -60,7 +63,12 @@ def test_malformed_numbers_are_named(name: str, value: str, message: str) -> Non
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SMS_RATE_PER_SECOND", "0"), ("NOTICE_DAYS_BEFORE", "-1"), ("SEND_WINDOW", "21:00-11:00")],
+    [
+        ("SMS_RATE_PER_SECOND", "0"),
+        ("NOTICE_DAYS_BEFORE", "-1"),
+        ("SEND_WINDOW", "21:00-11:00"),
+        ("INBOX_CONCURRENCY", "0"),
+    ],
 )
 def test_impossible_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ValueError):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select
-from test_conversation import MARCUS, MAYA, MORNING, Bot, billing_day
+from test_conversation import DANA, MARCUS, MAYA, MORNING, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
+from bot import create_app
+from bot.db import get_db
 from bot.inbox import retry_delay
 from bot.models import InboundMessage, PendingQuestion, Subscriber
+from bot.worker import Worker
 
 FAILED = "Bean Club: We could not update your order right now. Our team will follow up shortly."
 
@@ -130,3 +134,29 @@ def test_a_text_is_handled_once_however_often_the_job_runs(bot: Bot) -> None:
     assert len(bot.puts("/skip")) == 1
     assert len(bot.twilio.state.bodies_to(MARCUS)) == 1
     assert bot.last_inbound().status == "done"
+
+
+@pytest.mark.parametrize(("concurrency", "at_once"), [("4", 2), ("1", 1)])
+def test_a_worker_answers_several_numbers_at_once_and_each_text_once(
+    bot: Bot, config: dict[str, Any], concurrency: str, at_once: int
+) -> None:
+    # While Smartrr takes its time, texts from different numbers wait on it together,
+    # up to INBOX_CONCURRENCY of them; one number's texts still come one after another.
+    app = create_app({**config, "INBOX_CONCURRENCY": concurrency})
+    try:
+        worker = Worker(app)
+        worker.sync()
+        bot.sandbox.store.delay = 0.2
+        for number, body in ((MARCUS, "skip"), (DANA, "resume"), (MARCUS, "undo")):
+            bot.phone.text(number, body)
+
+        worker.inbox()
+    finally:
+        app.extensions["smartrr"].close()
+        get_db(app).dispose()
+
+    assert bot.sandbox.store.most_in_flight == at_once
+    assert bot.outcomes() == ["skip", "activate", "undone"]
+    assert [len(bot.puts(action)) for action in ("/skip", "/activate", "/unskip")] == [1, 1, 1]
+    assert len(bot.twilio.state.bodies_to(MARCUS)) == 2
+    assert len(bot.twilio.state.bodies_to(DANA)) == 1
