@@ -42,7 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "SMARTRR_TIMEOUT_SECONDS": 15.0,  # read timeout of one Smartrr call
     "SMARTRR_BACKOFF_SECONDS": 0.5,  # first wait between retries of a Smartrr read
     "BOT_TEXTS_PER_DAY": 3,  # bot-initiated texts per subscriber per rolling 24 hours
-    "INBOX_CONCURRENCY": 4,  # inbound texts a worker answers at once (each waits on Smartrr)
+    # Inbound texts a worker answers at once (each waits on Smartrr); None: by database.
+    "INBOX_CONCURRENCY": None,
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",  # or "json": one JSON object per line
     "PROXY_FIX_HOPS": 0,  # proxies in front of the app whose X-Forwarded-* we trust
@@ -116,7 +117,7 @@ class Settings:
     smartrr_timeout_seconds: float = 15.0
     smartrr_backoff_seconds: float = 0.5
     bot_texts_per_day: int = 3
-    inbox_concurrency: int = 4
+    inbox_concurrency: int = 1
 
     @property
     def sandbox(self) -> bool:
@@ -140,11 +141,15 @@ class Settings:
         texts_per_day = int(config["BOT_TEXTS_PER_DAY"])
         if texts_per_day < 1:
             raise ValueError("BOT_TEXTS_PER_DAY must be at least 1")
-        inbox_concurrency = int(config["INBOX_CONCURRENCY"])
+        database_url = str(config["DATABASE_URL"])
+        chosen = config.get("INBOX_CONCURRENCY")
+        inbox_concurrency = (
+            default_inbox_concurrency(database_url) if chosen is None else int(chosen)
+        )
         if inbox_concurrency < 1:
             raise ValueError("INBOX_CONCURRENCY must be at least 1")
         return cls(
-            database_url=str(config["DATABASE_URL"]),
+            database_url=database_url,
             smartrr_api_url=str(config["SMARTRR_API_URL"]),
             smartrr_api_token=config.get("SMARTRR_API_TOKEN") or None,
             twilio_account_sid=config.get("TWILIO_ACCOUNT_SID") or None,
@@ -168,6 +173,15 @@ class Settings:
             bot_texts_per_day=texts_per_day,
             inbox_concurrency=inbox_concurrency,
         )
+
+
+def default_inbox_concurrency(database_url: str) -> int:
+    """Texts a worker answers at once unless INBOX_CONCURRENCY says: 4 on PostgreSQL.
+
+    On SQLite one write lock serves the webhooks too, and four texts at once raised
+    their p99 while Smartrr was slow (docs/benchmarks.md): there, one at a time.
+    """
+    return 1 if database_url.startswith("sqlite") else 4
 
 
 def secret_key(config: Mapping[str, Any]) -> str:

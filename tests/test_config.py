@@ -17,7 +17,7 @@ def test_defaults_give_the_embedded_mode(tmp_path: object) -> None:
     assert settings.shop_timezone == "America/New_York"
     assert settings.sms_rate_per_second == 1.0
     assert settings.smartrr_api_url == "https://api.smartrr.com"
-    assert settings.inbox_concurrency == 4
+    assert settings.inbox_concurrency == 1  # SQLite: its one write lock serves webhooks too
 
 
 def test_environment_values_are_read_and_typed() -> None:
@@ -41,6 +41,13 @@ def test_environment_values_are_read_and_typed() -> None:
     assert settings.notice_days_before == 2
     assert settings.sms_rate_per_second == 2.5
     assert settings.inbox_concurrency == 8
+
+
+def test_a_worker_on_postgresql_answers_four_texts_at_once_unless_told() -> None:
+    postgres = {"DATABASE_URL": "postgresql+psycopg://db/bot"}
+    assert Settings.from_config(from_environ(postgres, "/x")).inbox_concurrency == 4
+    told = {**postgres, "INBOX_CONCURRENCY": "2"}
+    assert Settings.from_config(from_environ(told, "/x")).inbox_concurrency == 2
 
 
 def test_blank_values_fall_back_to_defaults() -> None:
