@@ -33,13 +33,15 @@ class Finding:
 
 
 def pins(lock: str) -> list[tuple[str, str]]:
+    """(name, version) of each `name==version` line, markers and comments left out."""
+    found = []
     with open(lock) as lines:
-        return [
-            (name.strip(), version.strip())
-            for line in lines
-            if "==" in line and not line.lstrip().startswith("#")
-            for name, version in [line.split(";")[0].split("==", 1)]
-        ]
+        for line in lines:
+            requirement = line.split("#", 1)[0].split(";", 1)[0]
+            if "==" in requirement:
+                name, version = requirement.split("==", 1)
+                found.append((name.strip(), version.strip()))
+    return found
 
 
 def pip_audit(lock: str) -> list[Finding] | None:
