@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import requests
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 PYPI_URL = os.environ.get("AUDIT_PYPI_URL", "https://pypi.org")
 
@@ -76,9 +77,10 @@ def from_project_page(name: str, version: str, session: requests.Session) -> Fin
         project = response.json()
         latest = project["info"]["version"]
         advisories = project.get("vulnerabilities") or []
-    except (requests.RequestException, ValueError, KeyError, TypeError):
+        is_latest = Version(latest) == Version(version)  # 4.16 is 4.16.0
+    except (requests.RequestException, InvalidVersion, ValueError, KeyError, TypeError):
         return Finding(name, version, audited=False)
-    if latest != version:
+    if not is_latest:
         return Finding(name, version, audited=False)
     live = [advisory["id"] for advisory in advisories if not advisory.get("withdrawn")]
     return Finding(name, version, live)

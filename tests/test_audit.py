@@ -97,7 +97,7 @@ def test_a_pin_at_the_latest_release_is_audited_from_the_project_page(audit, tmp
 
 
 def test_names_are_asked_for_in_their_canonical_form(audit, tmp_path):
-    lock = lock_file(tmp_path, "typing_extensions==4.16.0")
+    lock = lock_file(tmp_path, "typing_extensions==4.16")  # and 4.16 is the latest, 4.16.0
 
     [finding] = audit.audit(lock, None)
 
