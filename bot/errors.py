@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from bot.group_commit import NotCommitted
+
+log = logging.getLogger(__name__)
+
+#: What the database raises when it cannot serve us just now (down, restarting, locked
+#: past the busy timeout, every pooled connection taken, schema missing on SQLite).
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+#: Seconds a client is asked to wait before trying again.
+RETRY_AFTER = 5
 
 
 def init_app(app: Flask) -> None:
@@ -12,3 +26,23 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify(error=exc.name, detail=exc.description), exc.code or 500
+
+    @app.errorhandler(NotCommitted)
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(exc: Exception) -> tuple[Response, int]:
+        """503 with Retry-After when the database is out of reach: nothing was stored,
+        and the sender may try again (a webhook's provider retries or fails over)."""
+        cause = exc.__cause__ if isinstance(exc, NotCommitted) else exc
+        if not isinstance(cause, UNAVAILABLE):
+            # A row the database refused is our bug, not an outage: a plain 500.
+            log.error("database refused a write", exc_info=exc)
+            return http_error(InternalServerError())
+        log.error("database unavailable: %s", type(cause).__name__, exc_info=exc)
+        response = jsonify(
+            error="Service Unavailable",
+            detail="the database is unavailable; nothing was stored, try again",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response, 503

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
 from bot.db import get_db
 from bot.models import Heartbeat, OutboxMessage, utcnow
 
+log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
 
 #: A worker whose scheduler has not beaten for this long is reported stale.
@@ -19,12 +22,17 @@ HEARTBEAT_STALE = timedelta(minutes=2)
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """200 with JSON once the database answers; 503 otherwise."""
+    """200 with JSON once the database answers with our schema; 503 otherwise."""
     database = get_db()
     if not database.ping():
         return jsonify(status="error", database="unreachable"), 503
-    with database.read() as session:
-        last_beat = session.scalar(select(func.max(Heartbeat.beat_at)))
+    try:
+        with database.read() as session:
+            last_beat = session.scalar(select(func.max(Heartbeat.beat_at)))
+    except SQLAlchemyError as exc:
+        # One line, not a traceback: a load balancer asks every few seconds.
+        log.warning("health check: the heartbeat query failed: %s", exc)
+        return jsonify(status="error", database=_schema_problem()), 503
     age = (utcnow() - last_beat).total_seconds() if last_beat else None
     return (
         jsonify(
@@ -37,6 +45,16 @@ def healthz() -> tuple[Response, int]:
         ),
         200,
     )
+
+
+def _schema_problem() -> str:
+    """The database's problem: "not migrated" before `flask --app wsgi db upgrade`, else "error"."""
+    try:
+        with get_db().engine.connect() as connection:
+            migrated = inspect(connection).has_table(Heartbeat.__tablename__)
+    except SQLAlchemyError:
+        return "error"
+    return "error" if migrated else "not migrated"
 
 
 @bp.get("/outbox")

@@ -65,3 +65,18 @@ def test_building_the_app_starts_nothing(database_url: str) -> None:
     app = create_app({"DATABASE_URL": database_url, "TESTING": True})
     assert threading.active_count() == before
     assert "scheduler" not in app.extensions
+
+
+def test_healthz_is_503_and_says_so_until_the_schema_is_migrated(database_url: str) -> None:
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    client = app.test_client()
+    before = client.get("/healthz")
+    with app.app_context():
+        upgrade()
+    after = client.get("/healthz")
+    get_db(app).dispose()
+    app.extensions["smartrr"].close()
+
+    assert before.status_code == 503
+    assert before.json == {"status": "error", "database": "not migrated"}
+    assert after.status_code == 200

@@ -337,3 +337,46 @@ def test_nul_characters_in_a_text_are_stored_as_replacement_characters(
     assert response.status_code == 200
     inbound = session.scalars(select(InboundMessage)).one()
     assert (inbound.body, inbound.params["FromCity"]) == ("SK\ufffdIP", "NEW\ufffdYORK")
+
+
+# --- the database out of reach ---
+
+UNREACHABLE_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:1/none"
+
+
+@pytest.fixture
+def cut_off(config: dict[str, Any]) -> Iterator[FlaskClient]:
+    """A client of the app whose database refuses every connection."""
+    app = create_app(
+        {**config, "DATABASE_URL": UNREACHABLE_DATABASE, "SMARTRR_WEBHOOK_SECRET": "s3cret"}
+    )
+    yield app.test_client()
+    get_db(app).dispose()
+    app.extensions["smartrr"].close()
+
+
+def test_a_text_that_cannot_be_stored_is_a_503_asking_twilio_to_retry(
+    cut_off: FlaskClient,
+) -> None:
+    response = Phone(cut_off).text(STRANGER, "SKIP")
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json() == {
+        "error": "Service Unavailable",
+        "detail": "the database is unavailable; nothing was stored, try again",
+    }
+
+
+def test_a_receipt_or_a_smartrr_event_that_cannot_be_stored_is_a_503(
+    cut_off: FlaskClient,
+) -> None:
+    receipt = Phone(cut_off).post("/sms/status", status_params())
+    event = cut_off.post(
+        "/smartrr/webhook",
+        json={"id": "evt_1", "type": "subscription.updated"},
+        headers={"X-Smartrr-Webhook-Secret": "s3cret"},
+    )
+
+    assert (receipt.status_code, event.status_code) == (503, 503)
+    assert event.headers["Retry-After"] == "5"
