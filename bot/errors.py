@@ -27,10 +27,6 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify(error=exc.name, detail=exc.description), exc.code or 500
 
-    @app.errorhandler(NotCommitted)
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    @app.errorhandler(PoolTimeout)
     def database_unavailable(exc: Exception) -> tuple[Response, int]:
         """503 with Retry-After when the database is out of reach: nothing was stored,
         and the sender may try again (a webhook's provider retries or fails over)."""
@@ -46,3 +42,6 @@ def init_app(app: Flask) -> None:
         )
         response.headers["Retry-After"] = str(RETRY_AFTER)
         return response, 503
+
+    for kind in (NotCommitted, *UNAVAILABLE):
+        app.register_error_handler(kind, database_unavailable)
