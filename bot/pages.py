@@ -10,7 +10,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
-from bot.db import READ_ONLY, get_db
+from bot.db import get_db
 from bot.models import Heartbeat, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,8 @@ def healthz() -> tuple[Response, int]:
 def _schema_problem() -> str:
     """The database's problem: "not migrated" before `flask --app wsgi db upgrade`, else "error"."""
     try:
-        # Read-only: on SQLite a plain connection would take the write lock.
-        with get_db().engine.execution_options(**{READ_ONLY: True}).connect() as connection:
-            migrated = inspect(connection).has_table(Heartbeat.__tablename__)
+        with get_db().read() as session:
+            migrated = inspect(session.connection()).has_table(Heartbeat.__tablename__)
     except SQLAlchemyError:
         return "error"
     return "error" if migrated else "not migrated"
