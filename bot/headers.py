@@ -22,8 +22,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Add the headers after every request; a view that set one of them keeps its own."""
+def security_headers(settings: Settings) -> list[tuple[str, str]]:
+    """The headers every response carries (HSTS only when we are reached over TLS)."""
     wanted = [
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
         ("X-Frame-Options", "DENY"),
@@ -32,6 +32,12 @@ def init_app(app: Flask, settings: Settings) -> None:
     ]
     if (settings.public_base_url or "").startswith("https://"):
         wanted.append(("Strict-Transport-Security", "max-age=31536000"))
+    return wanted
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Add the headers after every request; a view that set one of them keeps its own."""
+    wanted = security_headers(settings)
 
     @app.after_request
     def secure(response: Response) -> Response:

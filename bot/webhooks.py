@@ -8,11 +8,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
+from werkzeug.wrappers import Request
 
 from bot.config import Settings
 from bot.db import get_db
@@ -32,6 +34,8 @@ MAX_SID = 64
 SMARTRR_SECRET_HEADER = "X-Smartrr-Webhook-Secret"
 #: The answer to every inbound text: nothing (replies go out through the API).
 EMPTY_TWIML = str(MessagingResponse())
+#: Fields an inbound text must have to be stored.
+INBOUND_REQUIRED = ("MessageSid", "From")
 
 
 def init_app(app: Flask) -> None:
@@ -42,12 +46,12 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def public_url(settings: Settings) -> str:
+def public_url(settings: Settings, reached: Request) -> str:
     """The URL Twilio signed: PUBLIC_BASE_URL plus path and query when set (TLS proxies)."""
     if not settings.public_base_url:
-        return request.url
-    query = request.query_string.decode("latin-1")
-    return settings.public_base_url.rstrip("/") + request.path + (f"?{query}" if query else "")
+        return reached.url
+    query = reached.query_string.decode("latin-1")
+    return settings.public_base_url.rstrip("/") + reached.path + (f"?{query}" if query else "")
 
 
 def _require_twilio_signature() -> dict[str, str]:
@@ -58,14 +62,19 @@ def _require_twilio_signature() -> dict[str, str]:
     signature = request.headers.get("X-Twilio-Signature", "")
     form = request.form.to_dict() if request.mimetype in FORM_TYPES else {}
     validator = RequestValidator(settings.twilio_auth_token)
-    if not signature or not _signed(validator, public_url(settings), form, signature):
+    if not signature or not signed(validator, public_url(settings, request), form, signature):
         abort(403, "invalid X-Twilio-Signature")
     if request.mimetype not in FORM_TYPES:
         abort(400, "expected a form-encoded body")
+    return storable(form)
+
+
+def storable(form: dict[str, str]) -> dict[str, str]:
+    """The signed form fields, fit to store (no NUL in keys or values)."""
     return {_no_nul(key): _no_nul(value) for key, value in form.items()}
 
 
-def _signed(validator: RequestValidator, url: str, form: dict[str, str], signature: str) -> bool:
+def signed(validator: RequestValidator, url: str, form: dict[str, str], signature: str) -> bool:
     """True when ``signature`` signs this request, checking the URL as we were reached first.
 
     Twilio signs the webhook URL as it was configured, which is the one we rebuild, so a
@@ -85,15 +94,24 @@ def _required(form: dict[str, str], *names: str) -> None:
         abort(400, f"missing field(s): {', '.join(missing)}")
 
 
-def _twiml() -> Response:
+@bp.post("/sms/inbound")
+def inbound() -> Response:
+    """Store an inbound text keyed by MessageSid and answer with empty TwiML.
+
+    A signed, well-formed text is answered before Flask (bot.fast_path); this view
+    answers the rest, with the error each deserves.
+    """
+    form = _require_twilio_signature()
+    _required(form, *INBOUND_REQUIRED)
+    store_inbound(current_app.extensions, form)
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
 
 
-@bp.post("/sms/inbound")
-def inbound() -> Response:
-    """Store an inbound text keyed by MessageSid and answer with empty TwiML."""
-    form = _require_twilio_signature()
-    _required(form, "MessageSid", "From")
+def store_inbound(extensions: Mapping[str, Any], form: dict[str, str]) -> None:
+    """Store a signed inbound text keyed by MessageSid, once, and wake the inbox.
+
+    Raises `NotCommitted` when it could not be stored.
+    """
     sid = form["MessageSid"]
     message = {
         "message_sid": sid[:64],
@@ -102,15 +120,13 @@ def inbound() -> Response:
         "body": form.get("Body", "")[:2000],
         "params": _params(form),
     }
-    stored = current_app.extensions["inbound_rows"].insert(message)
-    if not stored:
+    if not extensions["inbound_rows"].insert(message):
         log.info("inbound %s from %s already stored", sid, mask(form["From"]))
-        return _twiml()
+        return
     log.info("inbound %s from %s stored", sid, mask(form["From"]))
-    wake = current_app.extensions.get("wake_inbox")
+    wake = extensions.get("wake_inbox")
     if wake is not None:
         wake()
-    return _twiml()
 
 
 def _params(form: dict[str, str]) -> dict[str, Any]:
