@@ -9,7 +9,20 @@ from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot import cli, console, db, errors, headers, logs, metrics, pages, smartrr, sms, webhooks
+from bot import (
+    cli,
+    console,
+    db,
+    errors,
+    fast_path,
+    headers,
+    logs,
+    metrics,
+    pages,
+    smartrr,
+    sms,
+    webhooks,
+)
 from bot.config import Settings, from_environ, load_environ, secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     console.init_app(app)
     metrics.init_app(app)
     headers.init_app(app, settings)
+    fast_path.init_app(app, settings)
     register_proxy(app)
     errors.init_app(app)
     cli.init_app(app)
