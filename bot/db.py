@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -18,6 +21,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    make_url,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,6 +45,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = _make_engine(url)
+        self._writers = _writer_queue(url)
         self.metadata: MetaData = Base.metadata  # read by the Alembic env
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         #: Sessions for read-only work: on SQLite they do not take the write lock.
@@ -64,10 +69,13 @@ class Database:
         """A bare connection inside one transaction, for hot paths that only insert rows
         (webhooks): no ORM session to set up and tear down per request.
 
-        (An autocommit connection was tried for the single INSERT: switching the
-        pooled connection's isolation level in and out cost more than it saved.)
+        On SQLite, such writers from every process queue for the write lock (see
+        `WriterQueue`). (An autocommit connection was tried for the single INSERT:
+        switching the pooled connection's isolation level in and out cost more than it
+        saved.)
         """
-        with self.engine.begin() as connection:
+        turn = self._writers.turn() if self._writers else nullcontext()
+        with turn, self.engine.begin() as connection:
             yield connection
 
     @contextmanager
@@ -88,6 +96,63 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._writers:
+            self._writers.close()
+
+
+class WriterQueue:
+    """Where the webhooks' writers of every process wait their turn at SQLite's write lock.
+
+    SQLite's lock can only be polled (`_begin_immediate`), and a writer that has just
+    missed it sleeps a poll before it looks again. A file lock is handed on by the
+    kernel the moment it is released, so web processes that take turns at SQLite's
+    lock wait in line here instead (measured: docs/benchmarks.md). Other writers (the
+    worker) still poll; SQLite's own lock is what keeps writes apart.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        #: A file lock belongs to the open file, which a process's threads share:
+        #: they take turns at this lock first.
+        self._threads = threading.Lock()
+        self._file: int | None = None
+        self._pid = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the turn for the block: no other queued writer, in any process, holds it."""
+        with self._threads:
+            file = self._open()
+            fcntl.flock(file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(file, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the lock file (a later turn opens it again)."""
+        with self._threads:
+            if self._file is not None and self._pid == os.getpid():
+                os.close(self._file)
+            self._file = None
+
+    def _open(self) -> int:
+        # A forked child must not share its parent's open file, and so its lock.
+        if self._file is None or self._pid != os.getpid():
+            self._file = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._file
+
+
+def _writer_queue(url: str) -> WriterQueue | None:
+    """The queue for a SQLite file, beside it (its directory is writable: WAL needs it)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return None
+    if path.startswith("file:"):
+        return None  # a URI filename: where it points is SQLite's to say
+    return WriterQueue(f"{path}-writers")
 
 
 def _make_engine(url: str) -> Engine:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -92,6 +94,33 @@ def test_a_writer_that_never_gets_the_lock_fails_with_sqlalchemys_error(
     assert "database is locked" in str(failures[0])
     other_process.execute("ROLLBACK")
     assert _notes(database) == []
+
+
+def test_writers_of_every_process_queue_for_their_turn(database: Database, path: Path) -> None:
+    # Another process's open file of the queue, holding the turn (a file lock belongs
+    # to the open file, so this excludes our writers as another process would).
+    theirs = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(theirs, fcntl.LOCK_EX)
+
+    def write(body: str) -> None:
+        with database.write() as connection:
+            connection.execute(text("INSERT INTO notes VALUES (:body)"), {"body": body})
+
+    writers = [threading.Thread(target=write, args=(f"mine {n}",)) for n in range(2)]
+    try:
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(0.3)
+            assert writer.is_alive(), "a writer did not wait for its turn"
+        assert _notes(database) == []
+    finally:
+        fcntl.flock(theirs, fcntl.LOCK_UN)
+        os.close(theirs)
+    for writer in writers:
+        writer.join(5)
+        assert not writer.is_alive()
+    assert sorted(_notes(database)) == ["mine 0", "mine 1"]
 
 
 def test_statements_inside_a_transaction_still_wait_for_locks(database: Database) -> None:
