@@ -71,6 +71,8 @@ def _require_twilio_signature() -> dict[str, str]:
 
 def storable(form: dict[str, str]) -> dict[str, str]:
     """The signed form fields, fit to store (no NUL in keys or values)."""
+    if "\x00" not in "".join(form) + "".join(form.values()):
+        return form  # nearly always: one pass in C instead of one call per field
     return {_no_nul(key): _no_nul(value) for key, value in form.items()}
 
 

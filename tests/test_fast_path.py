@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from conftest import PUBLIC_BASE_URL, Phone
@@ -164,6 +165,23 @@ def test_a_body_that_is_not_utf8_is_refused_by_the_view(
     # Signed as the view reads it: an undecodable body is no fields at all.
     assert response.status_code == 400
     assert "MessageSid, From" in response.get_json()["detail"]
+    assert sids(session) == []
+
+
+def test_a_body_shorter_than_its_content_length_is_refused_by_the_view(
+    client: FlaskClient, session: Session
+) -> None:
+    params = text_params("SMshort")
+    body = urlencode(params)
+    response = client.post(
+        "/sms/inbound",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": sign(PUBLIC_BASE_URL + "/sms/inbound", params)},
+        environ_overrides={"CONTENT_LENGTH": str(len(body) + 10)},
+    )
+
+    assert response.status_code == 400
     assert sids(session) == []
 
 
