@@ -46,7 +46,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 #: The busy worker's window: long enough to hold a run of its minute-ly plan.
 BUSY_SECONDS = float(os.environ.get("BENCH_BUSY_SECONDS", "60"))
 #: Concurrent connections in all (split over LOAD_PROCESSES), and rounds at each.
-CONNECTIONS, LOAD_PROCESSES, ROUNDS = (16, 32), 2, 3
+CONNECTIONS, LOAD_PROCESSES, ROUNDS = (16, 32, 64), 2, 3
 SENDERS = tuple(phone(n) for n in range(200))
 MARK_START, MARK_END = "<!-- webhook:start -->", "<!-- webhook:end -->"
 
@@ -321,7 +321,8 @@ def write_section(throughput: list[str], sweep: list[str], latency: list[str]) -
     # The shipped settings, as `gunicorn -c gunicorn.conf.py` reads them.
     shipped = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     workers, threads = shipped["workers"], shipped["threads"]
-    counts = " and ".join(str(connections) for connections in CONNECTIONS)
+    counts = ", ".join(str(connections) for connections in CONNECTIONS[:-1])
+    counts += f" and {CONNECTIONS[-1]}"
     section = "\n".join(
         [
             MARK_START,
