@@ -74,9 +74,16 @@ class Requests:
         return self.outcomes
 
 
-def commits(database: Database) -> list[object]:
-    seen: list[object] = []
-    event.listen(database.engine, "commit", seen.append)
+def group_writes(database: Database) -> list[str]:
+    """The INSERTs that `Database.write` sends from now on: one per group, which is its
+    transaction (on PostgreSQL the statement commits by itself, on SQLite with COMMIT)."""
+    seen: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT"):
+            seen.append(statement)
+
+    event.listen(database.write_engine, "after_cursor_execute", executed)
     return seen
 
 
@@ -105,12 +112,12 @@ def first_insert_paused(database: Database) -> Iterator[Callable[[], None]]:
             paused.append(True)
             go.wait(30)
 
-    event.listen(database.engine, "before_cursor_execute", pause)
+    event.listen(database.write_engine, "before_cursor_execute", pause)
     try:
         yield go.set
     finally:
         go.set()
-        event.remove(database.engine, "before_cursor_execute", pause)
+        event.remove(database.write_engine, "before_cursor_execute", pause)
 
 
 def test_rows_arriving_during_a_write_share_the_next_transaction(
@@ -121,7 +128,7 @@ def test_rows_arriving_during_a_write_share_the_next_transaction(
         requests.start("a", row("a"))  # leads, and its INSERT is under way
         for name in ("b", "c1", "c2", "d"):
             requests.start(name, row(name[0]))
-        seen = commits(database)
+        seen = group_writes(database)
         resume()
         outcomes = requests.finish()
 
@@ -141,7 +148,7 @@ def test_rows_arriving_while_the_leader_waits_for_sqlites_write_lock_join_its_tr
         requests.start("a", row("a"))  # leads, and waits for the held lock
         for name in ("b", "c"):
             requests.start(name, row(name))
-        seen = commits(database)
+        seen = group_writes(database)
         release()
         outcomes = requests.finish()
 
