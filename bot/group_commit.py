@@ -25,7 +25,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from bot.db import Database, inserted_keys
 from bot.models import Base
 
-#: Rows in one transaction at most; a larger backlog is written in turns.
+#: Rows in one transaction (one INSERT) at most; a larger backlog is written in turns.
 MOST = 200
 
 

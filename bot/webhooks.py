@@ -100,8 +100,8 @@ def _required(form: dict[str, str], *names: str) -> None:
 def inbound() -> Response:
     """Store an inbound text keyed by MessageSid and answer with empty TwiML.
 
-    A signed, well-formed text is answered before Flask (bot.fast_path); this view
-    answers the rest, with the error each deserves.
+    A signed, form-encoded text is answered before Flask (bot.fast_path); this view
+    answers the rest: a multipart text, and every request to refuse.
     """
     form = _require_twilio_signature()
     _required(form, *INBOUND_REQUIRED)
