@@ -127,10 +127,19 @@ class Phone:
         self.client = client
         self.count = 0
 
-    def post(self, path: str, params: dict[str, str], *, signature: str | None = None) -> Any:
+    def post(
+        self,
+        path: str,
+        params: dict[str, str],
+        *,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Post ``params`` signed (or with ``signature``); ``options`` go to the test client."""
         url = PUBLIC_BASE_URL + path
-        headers = {"X-Twilio-Signature": signature if signature is not None else sign(url, params)}
-        return self.client.post(path, data=params, headers=headers)
+        signed = {"X-Twilio-Signature": signature if signature is not None else sign(url, params)}
+        return self.client.post(path, data=params, headers={**signed, **(headers or {})}, **options)
 
     def text(self, from_number: str, body: str, sid: str | None = None, **extra: str) -> Any:
         """Send an inbound SMS webhook."""

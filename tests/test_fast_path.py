@@ -37,12 +37,6 @@ def text_params(sid: str, **extra: str) -> dict[str, str]:
     }
 
 
-def post(client: FlaskClient, params: dict[str, str], **kwargs: Any) -> Any:
-    signature = sign(PUBLIC_BASE_URL + "/sms/inbound", params)
-    headers = {"X-Twilio-Signature": signature, **kwargs.pop("headers", {})}
-    return client.post("/sms/inbound", data=params, headers=headers, **kwargs)
-
-
 def sids(session: Session) -> list[str]:
     session.expire_all()
     return list(session.scalars(select(InboundMessage.message_sid).order_by(InboundMessage.id)))
@@ -56,12 +50,10 @@ def metric(client: FlaskClient, status: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def test_a_text_is_answered_as_the_flask_view_answers_it(
-    client: FlaskClient, session: Session
-) -> None:
-    fast = post(client, text_params("SMfast"))
+def test_a_text_is_answered_as_the_flask_view_answers_it(phone: Phone, session: Session) -> None:
+    fast = phone.post("/sms/inbound", text_params("SMfast"))
     # A multipart body is the view's to parse: the same text, answered by Flask.
-    slow = post(client, text_params("SMslow"), content_type="multipart/form-data")
+    slow = phone.post("/sms/inbound", text_params("SMslow"), content_type="multipart/form-data")
 
     assert fast.status_code == slow.status_code == 200
     assert fast.get_data() == slow.get_data()
@@ -74,7 +66,7 @@ def test_a_text_is_answered_as_the_flask_view_answers_it(
 
 
 def test_flask_sees_only_the_texts_the_fast_path_does_not_take(
-    app: Flask, client: FlaskClient
+    app: Flask, client: FlaskClient, phone: Phone
 ) -> None:
     seen: list[str] = []
 
@@ -82,27 +74,29 @@ def test_flask_sees_only_the_texts_the_fast_path_does_not_take(
         seen.append(request.path)
 
     with request_started.connected_to(started, app):
-        post(client, text_params("SMfast"))
-        post(client, text_params("SMview"), content_type="multipart/form-data")
+        phone.post("/sms/inbound", text_params("SMfast"))
+        phone.post("/sms/inbound", text_params("SMview"), content_type="multipart/form-data")
         client.post("/sms/inbound", data=text_params("SMforged"))
 
     assert seen == ["/sms/inbound", "/sms/inbound"]
 
 
-def test_a_repeated_text_is_stored_once(client: FlaskClient, session: Session) -> None:
-    first = post(client, text_params("SMtwice"))
-    again = post(client, text_params("SMtwice"))
+def test_a_repeated_text_is_stored_once(phone: Phone, session: Session) -> None:
+    first = phone.post("/sms/inbound", text_params("SMtwice"))
+    again = phone.post("/sms/inbound", text_params("SMtwice"))
 
     assert first.status_code == again.status_code == 200
     assert sids(session) == ["SMtwice"]
 
 
 def test_its_lines_carry_the_request_id_and_its_answer_echoes_it(
-    client: FlaskClient, caplog: pytest.LogCaptureFixture
+    phone: Phone, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.handler.addFilter(ContextFilter())
     with caplog.at_level(logging.INFO, logger="bot.webhooks"):
-        response = post(client, text_params("SMtagged"), headers={"X-Request-Id": "edge-7"})
+        response = phone.post(
+            "/sms/inbound", text_params("SMtagged"), headers={"X-Request-Id": "edge-7"}
+        )
 
     assert response.headers["X-Request-Id"] == "edge-7"
     [line] = [r for r in caplog.records if "SMtagged" in r.getMessage()]
@@ -110,19 +104,19 @@ def test_its_lines_carry_the_request_id_and_its_answer_echoes_it(
     assert STRANGER not in line.getMessage()
 
 
-def test_a_new_request_id_is_made_for_each_text(client: FlaskClient) -> None:
-    first = post(client, text_params("SMid1")).headers["X-Request-Id"]
-    second = post(client, text_params("SMid2"), headers={"X-Request-Id": "bad id"}).headers[
-        "X-Request-Id"
-    ]
+def test_a_new_request_id_is_made_for_each_text(phone: Phone) -> None:
+    first = phone.post("/sms/inbound", text_params("SMid1")).headers["X-Request-Id"]
+    second = phone.post(
+        "/sms/inbound", text_params("SMid2"), headers={"X-Request-Id": "bad id"}
+    ).headers["X-Request-Id"]
 
     assert len(first) == len(second) == 32
     assert first != second
 
 
-def test_its_answers_are_counted_in_the_request_metrics(client: FlaskClient) -> None:
+def test_its_answers_are_counted_in_the_request_metrics(client: FlaskClient, phone: Phone) -> None:
     before = metric(client, "200")
-    post(client, text_params("SMcounted"))
+    phone.post("/sms/inbound", text_params("SMcounted"))
 
     assert metric(client, "200") == before + 1
 
@@ -169,16 +163,12 @@ def test_a_body_that_is_not_utf8_is_refused_by_the_view(
 
 
 def test_a_body_shorter_than_its_content_length_is_refused_by_the_view(
-    client: FlaskClient, session: Session
+    phone: Phone, session: Session
 ) -> None:
     params = text_params("SMshort")
-    body = urlencode(params)
-    response = client.post(
-        "/sms/inbound",
-        data=body,
-        content_type="application/x-www-form-urlencoded",
-        headers={"X-Twilio-Signature": sign(PUBLIC_BASE_URL + "/sms/inbound", params)},
-        environ_overrides={"CONTENT_LENGTH": str(len(body) + 10)},
+    claimed = len(urlencode(params)) + 10
+    response = phone.post(
+        "/sms/inbound", params, environ_overrides={"CONTENT_LENGTH": str(claimed)}
     )
 
     assert response.status_code == 400
@@ -186,9 +176,9 @@ def test_a_body_shorter_than_its_content_length_is_refused_by_the_view(
 
 
 def test_a_nul_in_a_field_is_stored_as_a_replacement_character(
-    client: FlaskClient, session: Session
+    phone: Phone, session: Session
 ) -> None:
-    assert post(client, text_params("SMnul", Body="ski\x00p")).status_code == 200
+    assert phone.post("/sms/inbound", text_params("SMnul", Body="ski\x00p")).status_code == 200
 
     session.expire_all()
     body = session.scalars(select(InboundMessage.body)).one()
@@ -202,7 +192,7 @@ def test_without_public_base_url_it_checks_the_url_it_was_reached_at(
     client = direct.test_client()
     params = text_params("SMdirect")
     try:
-        refused = post(client, params)
+        refused = Phone(client).post("/sms/inbound", params)
         accepted = client.post(
             "/sms/inbound?x=1",
             data=params,
