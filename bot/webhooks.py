@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__)
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+URLENCODED = "application/x-www-form-urlencoded"
+FORM_TYPES = (URLENCODED, "multipart/form-data")
 #: Twilio SIDs are 34 characters; the column holds 64.
 MAX_SID = 64
 SMARTRR_SECRET_HEADER = "X-Smartrr-Webhook-Secret"
