@@ -91,8 +91,8 @@ def run(database_url: str) -> list[tuple[float, str]]:
         }
         for n in range(REPLIES)
     ]
-    with database.write() as connection:
-        insert_new(connection, InboundMessage, replies, key="message_sid")
+    with database.begin() as session:
+        insert_new(session, InboundMessage, replies, key="message_sid")
     holds = Holds()
     holds.watch(database.engine)
     store.delay = 2.0

@@ -7,10 +7,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy import (
@@ -22,17 +22,26 @@ from sqlalchemy import (
     create_engine,
     event,
     make_url,
+    select,
     text,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Base
 
+T = TypeVar("T")
+
 #: Execution option marking a read-only connection (see `_sqlite_begin`).
 READ_ONLY = "bot_read_only"
+#: Execution option marking a connection whose every statement commits by itself.
+AUTOCOMMIT = "bot_autocommit"
 #: Rows per INSERT statement in bulk inserts.
 INSERT_CHUNK = 1000
+#: Bound parameters one SQLite statement may hold (SQLITE_MAX_VARIABLE_NUMBER).
+SQLITE_MAX_PARAMETERS = 32766
 #: Seconds a SQLite statement waits for a lock, and how often a writer polls for it.
 BUSY_TIMEOUT, BUSY_POLL = 30.0, 0.001
 #: Rows written by one sync or plan after which the tables' statistics are refreshed.
@@ -46,11 +55,12 @@ class Database:
         self.url = url
         self.engine: Engine = _make_engine(url)
         self._writers = _writer_queue(url)
-        #: PostgreSQL: connections whose every statement commits by itself, for `write`.
-        self._autocommit = (
+        #: Connections whose every statement commits by itself, for `write`: on
+        #: PostgreSQL a pool of their own, on SQLite the engine's with no BEGIN.
+        self._autocommit: Engine = (
             _postgres_engine(url, isolation_level="AUTOCOMMIT", pool_size=2)
             if self.is_postgres
-            else None
+            else self.engine.execution_options(**{AUTOCOMMIT: True})
         )
         self.metadata: MetaData = Base.metadata  # read by the Alembic env
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -73,25 +83,31 @@ class Database:
     @property
     def write_engine(self) -> Engine:
         """The engine `write` draws its connections from."""
-        return self._autocommit if self._autocommit is not None else self.engine
+        return self._autocommit
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A bare connection for hot paths that write one INSERT, a transaction by itself
-        (the webhooks' groups): no ORM session to set up and tear down per request.
+        """A bare connection for the webhooks' groups, each one INSERT that commits by
+        itself (`insert_committed`): no ORM session, no BEGIN and no COMMIT.
 
-        On PostgreSQL the statement commits by itself (autocommit, on connections kept for
-        it), saving a BEGIN and a COMMIT sent and waited for: 4% more webhooks in paired
-        runs. On SQLite it is one transaction, and such writers from every process queue
-        for the write lock (see `WriterQueue`).
+        On PostgreSQL that saves a BEGIN and a COMMIT sent and waited for (4% more
+        webhooks in paired runs). On SQLite the write lock is then held only inside the
+        driver's one call (see `insert_committed`), and such writers of every process
+        take turns in the `WriterQueue` first; the block is their turn.
         """
-        if self._autocommit is not None:
+        if self.is_postgres:
             with self._autocommit.connect() as connection:
                 yield connection
             return
-        turn = self._writers.turn() if self._writers else nullcontext()
-        with turn, self.engine.begin() as connection:
-            yield connection
+        with self._autocommit.connect() as connection:
+            raw = _driver(connection)
+            # Set outside the turn: `insert_committed` polls for the lock instead.
+            raw.execute("PRAGMA busy_timeout=0")
+            try:
+                with self._writers.turn() if self._writers else nullcontext():
+                    yield connection
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000:.0f}")
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -221,10 +237,20 @@ def _sqlite_begin(conn: Connection) -> None:
     # SQLite has no row locks: taking the write lock when a writing
     # transaction starts makes claimers take turns, so a row is never claimed
     # twice. Readers start a plain transaction and never wait on writers (WAL).
-    if conn.get_execution_options().get(READ_ONLY, False):
+    # On an autocommit connection (`Database.write`) each statement is its own.
+    options = conn.get_execution_options()
+    if options.get(AUTOCOMMIT, False):
+        return
+    if options.get(READ_ONLY, False):
         conn.exec_driver_sql("BEGIN")
     else:
         _begin_immediate(conn)
+
+
+def _driver(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
 
 
 def _begin_immediate(conn: Connection) -> None:
@@ -234,24 +260,35 @@ def _begin_immediate(conn: Connection) -> None:
     webhook behind a 30 ms write would sleep 33 ms, behind a 60 ms one 78 ms.
     Polling starts the waiting writer within a millisecond of the lock's release.
     """
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
+    raw = _driver(conn)
     raw.execute("PRAGMA busy_timeout=0")
     try:
-        # Tries are counted, not timed (tests freeze the clock): each sleep lasts at
-        # least BUSY_POLL, so the writer waits at least BUSY_TIMEOUT in all.
-        for _ in range(round(BUSY_TIMEOUT / BUSY_POLL)):
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                    break
-            time.sleep(BUSY_POLL)
-        # Once more through SQLAlchemy, so that a failure is its OperationalError.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if _polled(lambda: raw.execute("BEGIN IMMEDIATE")) is None:
+            # Once more through SQLAlchemy, so that a failure is its OperationalError.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     finally:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000:.0f}")
+
+
+def _polled(take_lock: Callable[[], T]) -> T | None:
+    """Call ``take_lock`` (a statement that takes the write lock, with no busy timeout)
+    until it gets the lock, every BUSY_POLL, and return what it returned; None when
+    BUSY_TIMEOUT passed without.
+
+    Any error but SQLITE_BUSY ends the polling too, with None: the caller's last try
+    raises it as SQLAlchemy's error.
+    """
+    # Tries are counted, not timed (tests freeze the clock): each sleep lasts at
+    # least BUSY_POLL, so the writer waits at least BUSY_TIMEOUT in all.
+    for _ in range(round(BUSY_TIMEOUT / BUSY_POLL)):
+        try:
+            return take_lock()
+        except (sqlite3.OperationalError, sa_exc.OperationalError) as exc:
+            error = exc.orig if isinstance(exc, sa_exc.OperationalError) else exc
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                return None
+        time.sleep(BUSY_POLL)
+    return None
 
 
 def insert_new(
@@ -287,6 +324,102 @@ def inserted_keys(
         parameters = dict(chunk[0]) if len(chunk) == 1 else list(chunk)
         inserted += connection.execute(stmt, parameters).scalars()
     return inserted
+
+
+def insert_committed(
+    connection: Connection,
+    model: type[Base],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+) -> list[Any]:
+    """Like `inserted_keys`, on a `Database.write` connection: the INSERT commits by itself.
+
+    On SQLite it is one multi-row INSERT with no RETURNING, which the driver runs in
+    one call: the write lock is taken, the rows written and flushed to disk, and the
+    lock released, all in SQLite's C code. With RETURNING, or inside BEGIN and COMMIT,
+    each further step returns to Python first, and under load each return waits for
+    the process's GIL while the lock stays held (docs/benchmarks.md). The rows must
+    leave the primary key to SQLite.
+    """
+    if connection.dialect.name != "sqlite":
+        return inserted_keys(connection, model, rows, key=key)
+    table: Table = model.__table__  # type: ignore[attr-defined, assignment]
+    first: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        # Of two rows with one key only the first can go in, as in one INSERT of both.
+        first.setdefault(row[key], _with_defaults(table, row))
+    named = {name for row in first.values() for name in row}
+    names = tuple(column.name for column in table.columns if column.name in named)
+    (primary,) = table.primary_key.columns
+    if primary.name in names:
+        raise ValueError(f"{table.name}: rows for insert_committed must not name {primary.name}")
+    processors = _bind_processors(table, connection.dialect)
+    pending = [
+        (row_key, [_bound(processors[name], row.get(name)) for name in names])
+        for row_key, row in first.items()
+    ]
+    inserted: list[Any] = []
+    per_statement = max(1, SQLITE_MAX_PARAMETERS // max(1, len(names)))
+    for start in range(0, len(pending), per_statement):
+        chunk = pending[start : start + per_statement]
+        inserted += _sqlite_insert_new(connection, table, names, key, chunk)
+    return inserted
+
+
+def _sqlite_insert_new(
+    connection: Connection,
+    table: Table,
+    names: tuple[str, ...],
+    key: str,
+    rows: list[tuple[Any, list[Any]]],
+) -> list[Any]:
+    """One statement for ``rows`` (each its key and its values for ``names``)."""
+    statement = _multirow_insert(table, names, key, len(rows))
+    parameters = tuple(value for _, values in rows for value in values)
+    result = _polled(lambda: connection.exec_driver_sql(statement, parameters))
+    if result is None:
+        result = connection.exec_driver_sql(statement, parameters)  # raises what stopped it
+    count = result.rowcount
+    if count == len(rows):
+        return [row_key for row_key, _ in rows]
+    if count <= 0:
+        return []
+    # Some keys were taken already. SQLite gave the new rows, in order and under the
+    # write lock, the rowids after the table's largest: the last `count`, to lastrowid.
+    (primary,) = table.primary_key.columns
+    last = result.lastrowid
+    new = select(table.c[key]).where(primary > last - count, primary <= last)
+    return list(connection.execute(new).scalars())
+
+
+@lru_cache(maxsize=512)
+def _multirow_insert(table: Table, names: tuple[str, ...], key: str, count: int) -> str:
+    """INSERT … VALUES (…), (…) … ON CONFLICT DO NOTHING for ``count`` rows.
+
+    Built once per table, columns and row count: SQLAlchemy compiles a multi-row
+    VALUES anew for every execution, which cost more CPU than the write it speeds up.
+    """
+    quote = sqlite.dialect().identifier_preparer.quote
+    row = f"({', '.join('?' * len(names))})"
+    return (
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "
+        f"VALUES {', '.join([row] * count)} ON CONFLICT ({quote(key)}) DO NOTHING"
+    )
+
+
+@cache
+def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any], Any] | None]:
+    """Each column's conversion to what the driver stores (JSON to text, datetimes to
+    ISO text …), as SQLAlchemy applies it to the parameters of a compiled statement."""
+    return {
+        column.name: column.type.dialect_impl(dialect).bind_processor(dialect)
+        for column in table.columns
+    }
+
+
+def _bound(processor: Callable[[Any], Any] | None, value: Any) -> Any:
+    return processor(value) if processor is not None else value
 
 
 @cache

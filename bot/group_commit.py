@@ -1,15 +1,16 @@
 """Group commit for webhooks: rows from concurrent requests share one transaction.
 
 A webhook may answer only once its row is committed. With a transaction per
-request, every request pays its own BEGIN and COMMIT (a disk flush), and on
-SQLite its own turn at the one write lock, which its process's other threads
-then fight over. Here a request that finds no write under way begins a
-transaction and, once it has begun (on SQLite: once it holds the write lock),
-writes every waiting row, its own first; the requests that arrive meanwhile
-wait (without polling) and the first of them writes the next group. Rows that
-came while the transaction waited for its lock so go in with it, not a whole
-write later. Each request still returns only after the transaction holding its
-row has committed, so an answer never promises a row that a crash could lose.
+request, every request pays its own commit (a disk flush), and on SQLite its own
+turn at the one write lock, which its process's other threads then fight over.
+Here a request that finds no write under way takes its turn to write
+(`Database.write`; on SQLite the web processes' writers queue for it) and then
+writes every waiting row, its own first, in one INSERT that commits by itself;
+the requests that arrive meanwhile wait (without polling) and the first of them
+writes the next group. Rows that came while the writer waited for its turn so go
+in with it, not a whole write later. Each request still returns only after the
+INSERT holding its row has committed, so an answer never promises a row that a
+crash could lose.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, IntegrityError
 
-from bot.db import Database, inserted_keys
+from bot.db import Database, insert_committed
 from bot.models import Base
 
 #: Rows in one transaction (one INSERT) at most; a larger backlog is written in turns.
@@ -101,8 +102,8 @@ class GroupInsert:
         try:
             try:
                 with self.database.write() as connection:
-                    # Taken once the transaction has begun (on SQLite: holds the write
-                    # lock), so rows that came while it waited go in now, not next time.
+                    # Taken once it is this writer's turn, so rows that came while it
+                    # waited go in now, not next time.
                     group = self._take()
                     self._insert(connection, group)
             except (DataError, IntegrityError):
@@ -116,7 +117,7 @@ class GroupInsert:
                     except Exception as exc:
                         pending.error = exc
         except BaseException as exc:
-            # A transaction that could not begin fails the rows it would have held.
+            # A write that failed (no lock in time, the database gone) fails its rows.
             group = group or self._take()
             for pending in group:
                 pending.error = exc
@@ -139,7 +140,7 @@ class GroupInsert:
         return group
 
     def _insert(self, connection: Connection, group: list[_Pending]) -> None:
-        keys = set(inserted_keys(connection, self.model, [p.row for p in group], key=self.key))
+        keys = set(insert_committed(connection, self.model, [p.row for p in group], key=self.key))
         for pending in group:
             # Of two requests with one key in a group, only the first stored it.
             pending.stored = pending.row[self.key] in keys

@@ -1,4 +1,5 @@
-"""The SQLite engine's writers: they wait their turn for the write lock, then go in."""
+"""The SQLite engine's writers: they wait their turn for the write lock, then go in;
+and the webhooks' INSERTs that commit by themselves (`insert_committed`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,15 +16,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from freezegun import freeze_time
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot import db
-from bot.db import Database, get_db, upsert
-from bot.models import Subscriber
+from bot.db import Database, get_db, insert_committed, insert_new, upsert
+from bot.models import Base, InboundMessage, Subscriber
 from bot.shop import ensure_shop
 
 CUSTOMER_KEYS = ("shop_id", "smartrr_customer_id")
+STRANGER = "+12025550143"
 
 
 @pytest.fixture
@@ -33,8 +36,7 @@ def path(tmp_path: Path) -> Path:
 @pytest.fixture
 def database(path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{path}")
-    with database.write() as connection:
-        connection.execute(text("CREATE TABLE notes (body TEXT)"))
+    Base.metadata.create_all(database.engine)
     yield database
     database.dispose()
 
@@ -48,52 +50,75 @@ def other_process(path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-def _notes(database: Database) -> list[str]:
+def text_row(sid: str, **overrides: object) -> dict[str, object]:
+    return {"message_sid": sid, "from_number": STRANGER, "to_number": "", "body": sid, **overrides}
+
+
+def in_transaction(database: Database, *sids: str) -> None:
+    """Write as the worker does: a transaction, begun with BEGIN IMMEDIATE."""
+    with database.begin() as session:
+        insert_new(session, InboundMessage, [text_row(sid) for sid in sids], key="message_sid")
+
+
+def committed(database: Database, *sids: str) -> list[str]:
+    """Write as the webhooks do: one INSERT that commits by itself, in the writers' turn."""
+    with database.write() as connection:
+        rows = [text_row(sid) for sid in sids]
+        return insert_committed(connection, InboundMessage, rows, key="message_sid")
+
+
+WRITERS = [pytest.param(in_transaction, id="transaction"), pytest.param(committed, id="committed")]
+Writer = Callable[..., object]
+
+
+def stored(database: Database) -> list[str]:
     with database.read() as session:
-        return list(session.scalars(text("SELECT body FROM notes")))
+        query = select(InboundMessage.message_sid).order_by(InboundMessage.id)
+        return list(session.scalars(query))
 
 
+@pytest.mark.parametrize("write", WRITERS)
 def test_a_writer_waits_while_another_holds_the_lock_and_then_goes_in(
-    database: Database, other_process: sqlite3.Connection
+    database: Database, other_process: sqlite3.Connection, write: Writer
 ) -> None:
-    def write() -> None:
-        with database.write() as connection:
-            connection.execute(text("INSERT INTO notes VALUES ('mine')"))
-
-    writer = threading.Thread(target=write)
+    writer = threading.Thread(target=write, args=(database, "mine"))
     writer.start()
     writer.join(0.3)
     assert writer.is_alive(), "the writer did not wait for the lock"
-    other_process.execute("INSERT INTO notes VALUES ('theirs')")
+    assert stored(database) == []
     other_process.execute("COMMIT")
     writer.join(5)
     assert not writer.is_alive()
-    assert _notes(database) == ["theirs", "mine"]
+    assert stored(database) == ["mine"]
 
 
+@pytest.mark.parametrize("write", WRITERS)
 def test_a_writer_that_never_gets_the_lock_fails_with_sqlalchemys_error(
-    database: Database, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    database: Database,
+    other_process: sqlite3.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    write: Writer,
 ) -> None:
     monkeypatch.setattr(db, "BUSY_TIMEOUT", 0.2)
     failures: list[OperationalError] = []
 
-    def write() -> None:
+    def attempt() -> None:
         try:
-            with database.write() as connection:
-                connection.execute(text("INSERT INTO notes VALUES ('mine')"))
+            write(database, "mine")
         except OperationalError as exc:
             failures.append(exc)
 
     # Many tests freeze the clock while the worker writes: the wait must end anyway.
     with freeze_time("2026-11-23 12:00"):
-        writer = threading.Thread(target=write, daemon=True)
+        writer = threading.Thread(target=attempt, daemon=True)
         writer.start()
         writer.join(10)
     assert not writer.is_alive(), "the writer never gave up waiting for the lock"
     assert len(failures) == 1
     assert "database is locked" in str(failures[0])
     other_process.execute("ROLLBACK")
-    assert _notes(database) == []
+    assert stored(database) == []
+    assert committed(database, "later") == ["later"], "the connection works again"
 
 
 def test_writers_of_every_process_queue_for_their_turn(database: Database, path: Path) -> None:
@@ -101,48 +126,89 @@ def test_writers_of_every_process_queue_for_their_turn(database: Database, path:
     # to the open file, so this excludes our writers as another process would).
     theirs = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT)
     fcntl.flock(theirs, fcntl.LOCK_EX)
-
-    def write(body: str) -> None:
-        with database.write() as connection:
-            connection.execute(text("INSERT INTO notes VALUES (:body)"), {"body": body})
-
-    writers = [threading.Thread(target=write, args=(f"mine {n}",)) for n in range(2)]
+    writers = [threading.Thread(target=committed, args=(database, f"mine {n}")) for n in range(2)]
     try:
         for writer in writers:
             writer.start()
         for writer in writers:
             writer.join(0.3)
             assert writer.is_alive(), "a writer did not wait for its turn"
-        assert _notes(database) == []
+        assert stored(database) == []
     finally:
         fcntl.flock(theirs, fcntl.LOCK_UN)
         os.close(theirs)
     for writer in writers:
         writer.join(5)
         assert not writer.is_alive()
-    assert sorted(_notes(database)) == ["mine 0", "mine 1"]
+    assert sorted(stored(database)) == ["mine 0", "mine 1"]
+
+
+def test_a_committed_insert_is_committed_before_its_turn_ends(
+    database: Database, path: Path
+) -> None:
+    elsewhere = sqlite3.connect(path)
+    with database.write() as connection:
+        insert_committed(connection, InboundMessage, [text_row("a")], key="message_sid")
+        seen = elsewhere.execute("SELECT message_sid FROM inbound_messages").fetchall()
+    elsewhere.close()
+    assert seen == [("a",)]
+
+
+def test_a_committed_insert_names_only_the_rows_that_went_in(database: Database) -> None:
+    assert committed(database, "a") == ["a"]
+    # "a" is stored already, and "b" comes twice: the first "b" and "c" go in.
+    assert committed(database, "b", "a", "c", "b", "d") == ["b", "c", "d"]
+    assert committed(database, "a", "c") == []
+    assert committed(database, "e", "a") == ["e"], "the last row was a repeat"
+    assert stored(database) == ["a", "b", "c", "d", "e"]
+
+
+def test_a_committed_insert_stores_what_the_orm_reads_back(database: Database) -> None:
+    params = {"NumMedia": "0", "OptOutType": "STOP", "émoji": "🙂"}
+    with freeze_time("2026-11-23 12:00:00.250000"), database.write() as connection:
+        row = text_row("a", body="SKIP", params=params)
+        insert_committed(connection, InboundMessage, [row], key="message_sid")
+    with database.read() as session:
+        text = session.scalars(select(InboundMessage)).one()
+    moment = datetime(2026, 11, 23, 12, 0, 0, 250000, tzinfo=UTC)
+    assert (text.body, text.params, text.status, text.attempts) == ("SKIP", params, "pending", 0)
+    assert text.received_at == text.next_attempt_at == moment
+    assert (text.lease_owner, text.processed_at) == (None, None)
+
+
+def test_a_committed_insert_the_database_refuses_raises_sqlalchemys_error(
+    database: Database,
+) -> None:
+    with pytest.raises(IntegrityError), database.write() as connection:
+        row = text_row("a", from_number=None)  # NOT NULL
+        insert_committed(connection, InboundMessage, [row], key="message_sid")
+    assert stored(database) == []
 
 
 def test_statements_inside_a_transaction_still_wait_for_locks(database: Database) -> None:
     # Only the BEGIN polls for the write lock; every other statement keeps the
     # driver's busy timeout (a reader can meet a lock while a checkpoint runs).
-    with database.write() as connection:
-        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
-    assert timeout == db.BUSY_TIMEOUT * 1000
+    with database.begin() as session:
+        timeout = session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar()
+    with database.write():
+        pass
+    with database.begin() as session:
+        after_a_turn = session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert timeout == after_a_turn == db.BUSY_TIMEOUT * 1000
 
 
 def test_statement_journals_stay_in_memory(database: Database) -> None:
     # A multi-row INSERT that splits pages journals itself; SQLite's default puts that
     # in a temporary file, created and unlinked each time (every second group or so).
-    with database.write() as connection:
-        temp_store = connection.exec_driver_sql("PRAGMA temp_store").scalar()
+    with database.begin() as session:
+        temp_store = session.connection().exec_driver_sql("PRAGMA temp_store").scalar()
     assert temp_store == 2  # MEMORY
 
 
 def test_readers_do_not_wait_for_the_write_lock(
     database: Database, other_process: sqlite3.Connection
 ) -> None:
-    assert _notes(database) == []
+    assert stored(database) == []
 
 
 def test_an_upsert_of_no_rows_writes_nothing(app: Flask) -> None:

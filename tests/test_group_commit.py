@@ -3,6 +3,8 @@ learns truly whether its own row was committed (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -75,8 +77,8 @@ class Requests:
 
 
 def group_writes(database: Database) -> list[str]:
-    """The INSERTs that `Database.write` sends from now on: one per group, which is its
-    transaction (on PostgreSQL the statement commits by itself, on SQLite with COMMIT)."""
+    """The INSERTs that `Database.write` sends from now on: one per group, committing by
+    itself."""
     seen: list[str] = []
 
     def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -138,21 +140,47 @@ def test_rows_arriving_during_a_write_share_the_next_transaction(
     assert stored_sids(app) == ["a", "b", "c", "d"]
 
 
-def test_rows_arriving_while_the_leader_waits_for_sqlites_write_lock_join_its_transaction(
+def test_rows_arriving_while_the_leader_waits_its_turn_join_its_group(
     app: Flask, database: Database, inserts: GroupInsert
 ) -> None:
+    if database.is_postgres:
+        pytest.skip("PostgreSQL writers do not queue for a turn: SQLite only")
+    requests = Requests(inserts)
+    # Another web process's writer holds the turn (its open file of the queue).
+    theirs = os.open(f"{database.engine.url.database}-writers", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(theirs, fcntl.LOCK_EX)
+    try:
+        requests.start("a", row("a"))  # leads, and waits for its turn
+        for name in ("b", "c"):
+            requests.start(name, row(name))
+        seen = group_writes(database)
+    finally:
+        fcntl.flock(theirs, fcntl.LOCK_UN)
+        os.close(theirs)
+    outcomes = requests.finish()
+
+    assert len(seen) == 1, "one INSERT for a, b and c"
+    assert outcomes == {"a": True, "b": True, "c": True}
+    assert stored_sids(app) == ["a", "b", "c"]
+
+
+def test_rows_arriving_while_another_writer_holds_sqlites_lock_go_in_right_after(
+    app: Flask, database: Database, inserts: GroupInsert
+) -> None:
+    # The worker's transactions take SQLite's lock without queueing: the leader's INSERT
+    # waits for it, and the rows that come meanwhile are the next group, written at once.
     if database.is_postgres:
         pytest.skip("PostgreSQL takes no lock when a transaction begins: SQLite only")
     requests = Requests(inserts)
     with writes_held(database) as release:
-        requests.start("a", row("a"))  # leads, and waits for the held lock
+        requests.start("a", row("a"))  # leads, and its INSERT waits for the held lock
         for name in ("b", "c"):
             requests.start(name, row(name))
         seen = group_writes(database)
         release()
         outcomes = requests.finish()
 
-    assert len(seen) == 1, "one transaction for a, b and c"
+    assert [statement.count("), (") + 1 for statement in seen] == [1, 2], "a, then b and c"
     assert outcomes == {"a": True, "b": True, "c": True}
     assert stored_sids(app) == ["a", "b", "c"]
 
