@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import cache, lru_cache
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Base
@@ -270,10 +270,10 @@ def _begin_immediate(conn: Connection) -> None:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000:.0f}")
 
 
-def _polled(take_lock: Callable[[], T]) -> T | None:
+def _polled(take_lock: Callable[[], T], waiting: Callable[[], object] | None = None) -> T | None:
     """Call ``take_lock`` (a statement that takes the write lock, with no busy timeout)
     until it gets the lock, every BUSY_POLL, and return what it returned; None when
-    BUSY_TIMEOUT passed without.
+    BUSY_TIMEOUT passed without. ``waiting`` is called each time it found the lock taken.
 
     Any error but SQLITE_BUSY ends the polling too, with None: the caller's last try
     raises it as SQLAlchemy's error.
@@ -287,6 +287,8 @@ def _polled(take_lock: Callable[[], T]) -> T | None:
             error = exc.orig if isinstance(exc, sa_exc.OperationalError) else exc
             if getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
                 return None
+        if waiting is not None:
+            waiting()
         time.sleep(BUSY_POLL)
     return None
 
@@ -332,6 +334,7 @@ def insert_committed(
     rows: Sequence[Mapping[str, Any]],
     *,
     key: str,
+    more: Callable[[], Sequence[Mapping[str, Any]]] | None = None,
 ) -> list[Any]:
     """Like `inserted_keys`, on a `Database.write` connection: the INSERT commits by itself.
 
@@ -339,58 +342,79 @@ def insert_committed(
     one call: the write lock is taken, the rows written and flushed to disk, and the
     lock released, all in SQLite's C code. With RETURNING, or inside BEGIN and COMMIT,
     each further step returns to Python first, and under load each return waits for
-    the process's GIL while the lock stays held (docs/benchmarks.md). The rows must
-    leave the primary key to SQLite.
+    the process's GIL while the lock stays held (docs/benchmarks.md). While another
+    writer (the worker) holds the lock, ``more`` is asked for rows to add before each
+    try, so that rows arriving meanwhile go in with these, not after its next write.
+    The rows must leave the primary key to SQLite.
     """
     if connection.dialect.name != "sqlite":
         return inserted_keys(connection, model, rows, key=key)
     table: Table = model.__table__  # type: ignore[attr-defined, assignment]
-    first: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        # Of two rows with one key only the first can go in, as in one INSERT of both.
-        first.setdefault(row[key], _with_defaults(table, row))
-    named = {name for row in first.values() for name in row}
-    names = tuple(column.name for column in table.columns if column.name in named)
-    (primary,) = table.primary_key.columns
-    if primary.name in names:
-        raise ValueError(f"{table.name}: rows for insert_committed must not name {primary.name}")
-    processors = _bind_processors(table, connection.dialect)
-    pending = [
-        (row_key, [_bound(processors[name], row.get(name)) for name in names])
-        for row_key, row in first.items()
-    ]
-    inserted: list[Any] = []
-    per_statement = max(1, SQLITE_MAX_PARAMETERS // max(1, len(names)))
-    for start in range(0, len(pending), per_statement):
-        chunk = pending[start : start + per_statement]
-        inserted += _sqlite_insert_new(connection, table, names, key, chunk)
-    return inserted
-
-
-def _sqlite_insert_new(
-    connection: Connection,
-    table: Table,
-    names: tuple[str, ...],
-    key: str,
-    rows: list[tuple[Any, list[Any]]],
-) -> list[Any]:
-    """One statement for ``rows`` (each its key and its values for ``names``)."""
-    statement = _multirow_insert(table, names, key, len(rows))
-    parameters = tuple(value for _, values in rows for value in values)
-    result = _polled(lambda: connection.exec_driver_sql(statement, parameters))
-    if result is None:
-        result = connection.exec_driver_sql(statement, parameters)  # raises what stopped it
-    count = result.rowcount
-    if count == len(rows):
-        return [row_key for row_key, _ in rows]
-    if count <= 0:
+    batch = _NewRows(table, key, connection.dialect)
+    batch.add(rows)
+    if not batch.rows:
         return []
-    # Some keys were taken already. SQLite gave the new rows, in order and under the
-    # write lock, the rowids after the table's largest: the last `count`, to lastrowid.
-    (primary,) = table.primary_key.columns
-    last = result.lastrowid
-    new = select(table.c[key]).where(primary > last - count, primary <= last)
-    return list(connection.execute(new).scalars())
+
+    def insert() -> CursorResult[Any]:
+        return connection.exec_driver_sql(*batch.statement())
+
+    result = _polled(insert, waiting=(lambda: batch.add(more())) if more else None)
+    if result is None:
+        result = insert()  # raises what stopped it
+    return batch.inserted(connection, result)
+
+
+class _NewRows:
+    """The rows of one multi-row INSERT … ON CONFLICT DO NOTHING on SQLite."""
+
+    def __init__(self, table: Table, key: str, dialect: Dialect) -> None:
+        self.table = table
+        self.key = key
+        self.processors = _bind_processors(table, dialect)
+        (self.primary,) = table.primary_key.columns
+        #: The columns every row names, in the table's order.
+        self.names: tuple[str, ...] = ()
+        #: Each key's first row, converted as SQLAlchemy converts parameters (JSON to
+        #: text, datetimes to ISO text …); a later row with the same key is a repeat.
+        self.rows: dict[Any, tuple[Any, ...]] = {}
+
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            if row[self.key] in self.rows:
+                continue
+            full = _with_defaults(self.table, row)
+            if not self.names:
+                names = tuple(column.name for column in self.table.columns if column.name in full)
+                if self.primary.name in names:
+                    raise ValueError(f"{self.table.name}: rows must not name {self.primary.name}")
+                self.names = names
+            elif len(full) != len(self.names) or any(name not in full for name in self.names):
+                raise ValueError(f"{self.table.name}: the rows of one INSERT name other columns")
+            self.rows[row[self.key]] = tuple(
+                _bound(self.processors[name], full[name]) for name in self.names
+            )
+
+    def statement(self) -> tuple[str, tuple[Any, ...]]:
+        """The INSERT and its parameters."""
+        if len(self.names) * len(self.rows) > SQLITE_MAX_PARAMETERS:
+            raise ValueError(f"{len(self.rows)} rows are too many for one SQLite statement")
+        statement = _multirow_insert(self.table, self.names, self.key, len(self.rows))
+        return statement, tuple(value for values in self.rows.values() for value in values)
+
+    def inserted(self, connection: Connection, result: CursorResult[Any]) -> list[Any]:
+        """The keys of the rows that went in, from the INSERT's result."""
+        count = result.rowcount
+        if count == len(self.rows):
+            return list(self.rows)
+        if count <= 0:
+            return []
+        # Some keys were taken already. SQLite gave the new rows, in order and under the
+        # write lock, the rowids after the table's largest: the last `count`, to lastrowid.
+        last = result.lastrowid
+        new = select(self.table.c[self.key]).where(
+            self.primary > last - count, self.primary <= last
+        )
+        return list(connection.execute(new).scalars())
 
 
 @lru_cache(maxsize=512)

@@ -8,7 +8,8 @@ Here a request that finds no write under way takes its turn to write
 writes every waiting row, its own first, in one INSERT that commits by itself;
 the requests that arrive meanwhile wait (without polling) and the first of them
 writes the next group. Rows that came while the writer waited for its turn so go
-in with it, not a whole write later. Each request still returns only after the
+in with it, not a whole write later, and so do those that come while its INSERT
+waits for a worker's transaction to end. Each request still returns only after the
 INSERT holding its row has committed, so an answer never promises a row that a
 crash could lose.
 """
@@ -16,7 +17,7 @@ crash could lose.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,8 +105,8 @@ class GroupInsert:
                 with self.database.write() as connection:
                     # Taken once it is this writer's turn, so rows that came while it
                     # waited go in now, not next time.
-                    group = self._take()
-                    self._insert(connection, group)
+                    group = self._take(MOST)
+                    self._insert(connection, group, self._more(group))
             except (DataError, IntegrityError):
                 if len(group) == 1:
                     raise
@@ -118,7 +119,7 @@ class GroupInsert:
                         pending.error = exc
         except BaseException as exc:
             # A write that failed (no lock in time, the database gone) fails its rows.
-            group = group or self._take()
+            group = group or self._take(MOST)
             for pending in group:
                 pending.error = exc
             if not isinstance(exc, Exception):
@@ -134,13 +135,29 @@ class GroupInsert:
             for pending in after:
                 pending.wake()
 
-    def _take(self) -> list[_Pending]:
+    def _take(self, most: int) -> list[_Pending]:
         with self._lock:
-            group, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
+            group, self._waiting = self._waiting[:most], self._waiting[most:]
         return group
 
-    def _insert(self, connection: Connection, group: list[_Pending]) -> None:
-        keys = set(insert_committed(connection, self.model, [p.row for p in group], key=self.key))
+    def _more(self, group: list[_Pending]) -> Callable[[], list[Mapping[str, Any]]]:
+        """Rows that came since ``group`` was taken, added to it (up to MOST in all)."""
+
+        def more() -> list[Mapping[str, Any]]:
+            extra = self._take(MOST - len(group))
+            group.extend(extra)
+            return [pending.row for pending in extra]
+
+        return more
+
+    def _insert(
+        self,
+        connection: Connection,
+        group: list[_Pending],
+        more: Callable[[], list[Mapping[str, Any]]] | None = None,
+    ) -> None:
+        rows = [pending.row for pending in group]
+        keys = set(insert_committed(connection, self.model, rows, key=self.key, more=more))
         for pending in group:
             # Of two requests with one key in a group, only the first stored it.
             pending.stored = pending.row[self.key] in keys

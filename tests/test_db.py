@@ -252,3 +252,15 @@ def test_the_migrations_build_the_schema_the_models_describe(app: Flask) -> None
     with database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), database.metadata)
     assert differences == []
+
+
+def test_a_committed_insert_refuses_rows_it_cannot_write_as_one_statement(
+    database: Database,
+) -> None:
+    with database.write() as connection:
+        with pytest.raises(ValueError, match="other columns"):
+            rows = [text_row("a"), text_row("b", subscriber_id=None)]
+            insert_committed(connection, InboundMessage, rows, key="message_sid")
+        with pytest.raises(ValueError, match="must not name id"):
+            insert_committed(connection, InboundMessage, [text_row("a", id=7)], key="message_sid")
+    assert stored(database) == []

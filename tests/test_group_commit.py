@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import create_engine, event, make_url, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot import db
+from bot import db, group_commit
 from bot.db import Database, get_db
 from bot.group_commit import GroupInsert, NotCommitted
 from bot.models import InboundMessage
@@ -164,11 +164,11 @@ def test_rows_arriving_while_the_leader_waits_its_turn_join_its_group(
     assert stored_sids(app) == ["a", "b", "c"]
 
 
-def test_rows_arriving_while_another_writer_holds_sqlites_lock_go_in_right_after(
+def test_rows_arriving_while_the_worker_holds_sqlites_lock_join_the_waiting_insert(
     app: Flask, database: Database, inserts: GroupInsert
 ) -> None:
     # The worker's transactions take SQLite's lock without queueing: the leader's INSERT
-    # waits for it, and the rows that come meanwhile are the next group, written at once.
+    # waits for it, and takes in the rows that come meanwhile before each try.
     if database.is_postgres:
         pytest.skip("PostgreSQL takes no lock when a transaction begins: SQLite only")
     requests = Requests(inserts)
@@ -180,7 +180,7 @@ def test_rows_arriving_while_another_writer_holds_sqlites_lock_go_in_right_after
         release()
         outcomes = requests.finish()
 
-    assert [statement.count("), (") + 1 for statement in seen] == [1, 2], "a, then b and c"
+    assert [statement.count("), (") + 1 for statement in seen] == [3], "one INSERT of a, b, c"
     assert outcomes == {"a": True, "b": True, "c": True}
     assert stored_sids(app) == ["a", "b", "c"]
 
@@ -248,3 +248,21 @@ def test_concurrent_webhooks_store_every_text_once(app: Flask) -> None:
 
     assert codes == [200] * len(sent)
     assert stored_sids(app) == sorted(sids)
+
+
+def test_a_group_holds_at_most_MOST_rows_and_the_rest_go_in_next(
+    app: Flask, database: Database, inserts: GroupInsert, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_commit, "MOST", 2)
+    requests = Requests(inserts)
+    with writes_held(database) as release:
+        requests.start("a", row("a"))  # leads, and waits for the held lock
+        for name in ("b", "c", "d"):
+            requests.start(name, row(name))
+        seen = group_writes(database)
+        release()
+        outcomes = requests.finish()
+
+    assert [statement.count("), (") + 1 for statement in seen] == [2, 2]
+    assert outcomes == {"a": True, "b": True, "c": True, "d": True}
+    assert stored_sids(app) == ["a", "b", "c", "d"]
