@@ -263,34 +263,41 @@ def _begin_immediate(conn: Connection) -> None:
     raw = _driver(conn)
     raw.execute("PRAGMA busy_timeout=0")
     try:
-        if _polled(lambda: raw.execute("BEGIN IMMEDIATE")) is None:
-            # Once more through SQLAlchemy, so that a failure is its OperationalError.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _lock_for_writing(conn)
     finally:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000:.0f}")
 
 
-def _polled(take_lock: Callable[[], T], waiting: Callable[[], object] | None = None) -> T | None:
+def _lock_for_writing(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, polled for (see `_begin_immediate`; the busy timeout is 0)."""
+    raw = _driver(conn)
+    if _polled(lambda: raw.execute("BEGIN IMMEDIATE")) is None:
+        # Once more through SQLAlchemy, so that a failure is its OperationalError.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _polled(take_lock: Callable[[], T]) -> T | None:
     """Call ``take_lock`` (a statement that takes the write lock, with no busy timeout)
     until it gets the lock, every BUSY_POLL, and return what it returned; None when
-    BUSY_TIMEOUT passed without. ``waiting`` is called each time it found the lock taken.
-
-    Any error but SQLITE_BUSY ends the polling too, with None: the caller's last try
-    raises it as SQLAlchemy's error.
+    BUSY_TIMEOUT passed without, or on any other error (the caller's last try, through
+    SQLAlchemy, raises it as SQLAlchemy's error).
     """
     # Tries are counted, not timed (tests freeze the clock): each sleep lasts at
     # least BUSY_POLL, so the writer waits at least BUSY_TIMEOUT in all.
     for _ in range(round(BUSY_TIMEOUT / BUSY_POLL)):
         try:
             return take_lock()
-        except (sqlite3.OperationalError, sa_exc.OperationalError) as exc:
-            error = exc.orig if isinstance(exc, sa_exc.OperationalError) else exc
-            if getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
                 return None
-        if waiting is not None:
-            waiting()
         time.sleep(BUSY_POLL)
     return None
+
+
+def _busy(error: BaseException | None) -> bool:
+    """True when SQLite refused for a lock another connection holds (SQLITE_BUSY…)."""
+    code = getattr(error, "sqlite_errorcode", 0)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def insert_new(
@@ -342,9 +349,10 @@ def insert_committed(
     one call: the write lock is taken, the rows written and flushed to disk, and the
     lock released, all in SQLite's C code. With RETURNING, or inside BEGIN and COMMIT,
     each further step returns to Python first, and under load each return waits for
-    the process's GIL while the lock stays held (docs/benchmarks.md). While another
-    writer (the worker) holds the lock, ``more`` is asked for rows to add before each
-    try, so that rows arriving meanwhile go in with these, not after its next write.
+    the process's GIL while the lock stays held (docs/benchmarks.md). When another
+    writer (the worker) holds the lock, this waits for it as a transaction does and
+    then writes, inside BEGIN IMMEDIATE and COMMIT, these rows and those ``more``
+    gives then: the rows that arrived meanwhile go in now, not after its next write.
     The rows must leave the primary key to SQLite.
     """
     if connection.dialect.name != "sqlite":
@@ -354,14 +362,34 @@ def insert_committed(
     batch.add(rows)
     if not batch.rows:
         return []
-
-    def insert() -> CursorResult[Any]:
-        return connection.exec_driver_sql(*batch.statement())
-
-    result = _polled(insert, waiting=(lambda: batch.add(more())) if more else None)
-    if result is None:
-        result = insert()  # raises what stopped it
+    try:
+        result = connection.exec_driver_sql(*batch.statement())
+    except sa_exc.OperationalError as exc:
+        if not _busy(exc.orig):
+            raise
+        result = _after_the_lock(connection, batch, more)
     return batch.inserted(connection, result)
+
+
+def _after_the_lock(
+    connection: Connection,
+    batch: _NewRows,
+    more: Callable[[], Sequence[Mapping[str, Any]]] | None,
+) -> CursorResult[Any]:
+    """Wait for the write lock as transactions do, then write ``batch`` and the rows
+    ``more`` adds to it in one transaction."""
+    _lock_for_writing(connection)
+    raw = _driver(connection)
+    try:
+        if more is not None:
+            batch.add(more())
+        result = connection.exec_driver_sql(*batch.statement())
+        connection.exec_driver_sql("COMMIT")
+    except BaseException:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise
+    return result
 
 
 class _NewRows:

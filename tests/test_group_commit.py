@@ -168,7 +168,7 @@ def test_rows_arriving_while_the_worker_holds_sqlites_lock_join_the_waiting_inse
     app: Flask, database: Database, inserts: GroupInsert
 ) -> None:
     # The worker's transactions take SQLite's lock without queueing: the leader's INSERT
-    # waits for it, and takes in the rows that come meanwhile before each try.
+    # waits for it, then takes in the rows that came meanwhile.
     if database.is_postgres:
         pytest.skip("PostgreSQL takes no lock when a transaction begins: SQLite only")
     requests = Requests(inserts)
