@@ -263,6 +263,9 @@ def test_a_group_holds_at_most_MOST_rows_and_the_rest_go_in_next(
         release()
         outcomes = requests.finish()
 
-    assert [statement.count("), (") + 1 for statement in seen] == [2, 2]
+    sizes = [statement.count("), (") + 1 for statement in seen]
+    assert sum(sizes) == 4 and max(sizes) == 2, sizes
+    if not database.is_postgres:
+        assert sizes == [2, 2], "b joined a's waiting INSERT, c and d came next"
     assert outcomes == {"a": True, "b": True, "c": True, "d": True}
     assert stored_sids(app) == ["a", "b", "c", "d"]
