@@ -413,6 +413,9 @@ class _NewRows:
             full = _with_defaults(self.table, row)
             if not self.names:
                 names = tuple(column.name for column in self.table.columns if column.name in full)
+                if len(names) != len(full):
+                    unknown = ", ".join(sorted(set(full) - set(names)))
+                    raise ValueError(f"{self.table.name} has no column {unknown}")
                 if self.primary.name in names:
                     raise ValueError(f"{self.table.name}: rows must not name {self.primary.name}")
                 self.names = names

@@ -263,4 +263,7 @@ def test_a_committed_insert_refuses_rows_it_cannot_write_as_one_statement(
             insert_committed(connection, InboundMessage, rows, key="message_sid")
         with pytest.raises(ValueError, match="must not name id"):
             insert_committed(connection, InboundMessage, [text_row("a", id=7)], key="message_sid")
+        with pytest.raises(ValueError, match="has no column sender"):
+            row = text_row("a", sender=STRANGER)
+            insert_committed(connection, InboundMessage, [row], key="message_sid")
     assert stored(database) == []
