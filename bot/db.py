@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import cache, lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import (
@@ -31,8 +31,6 @@ from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Base
-
-T = TypeVar("T")
 
 #: Execution option marking a read-only connection (see `_sqlite_begin`).
 READ_ONLY = "bot_read_only"
@@ -127,8 +125,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
-        if self._autocommit is not None:
-            self._autocommit.dispose()
+        if self.is_postgres:
+            self._autocommit.dispose()  # on SQLite it shares the engine's pool
         if self._writers:
             self._writers.close()
 
@@ -271,27 +269,18 @@ def _begin_immediate(conn: Connection) -> None:
 def _lock_for_writing(conn: Connection) -> None:
     """BEGIN IMMEDIATE, polled for (see `_begin_immediate`; the busy timeout is 0)."""
     raw = _driver(conn)
-    if _polled(lambda: raw.execute("BEGIN IMMEDIATE")) is None:
-        # Once more through SQLAlchemy, so that a failure is its OperationalError.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _polled(take_lock: Callable[[], T]) -> T | None:
-    """Call ``take_lock`` (a statement that takes the write lock, with no busy timeout)
-    until it gets the lock, every BUSY_POLL, and return what it returned; None when
-    BUSY_TIMEOUT passed without, or on any other error (the caller's last try, through
-    SQLAlchemy, raises it as SQLAlchemy's error).
-    """
     # Tries are counted, not timed (tests freeze the clock): each sleep lasts at
     # least BUSY_POLL, so the writer waits at least BUSY_TIMEOUT in all.
     for _ in range(round(BUSY_TIMEOUT / BUSY_POLL)):
         try:
-            return take_lock()
+            raw.execute("BEGIN IMMEDIATE")
+            return
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
-                return None
+                break
         time.sleep(BUSY_POLL)
-    return None
+    # Once more through SQLAlchemy, so that a failure is its OperationalError.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _busy(error: BaseException | None) -> bool:
