@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bench.rate import busiest_second
-from bench.report import Machine, write_report
+from bench.report import machine, write_report
 from bench.store import generate
 from bot.sandbox import SandboxServer, SandboxStore
 
@@ -118,28 +117,6 @@ def bench_dispatch(rate: float, seconds: float, workers: int, workdir: Path) -> 
         "busiest_second": busiest_second(times),
         "cpu_ms_per_message": round(1000 * sum(r["cpu_s"] for r in reports) / max(1, sent), 2),
     }
-
-
-def machine() -> Machine:
-    """Cores, memory and CPU model of this machine."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next(
-        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
-        platform.processor() or "unknown",
-    )
-    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
-    total_kb = next(
-        (int(line.split()[1]) for line in meminfo.splitlines() if "MemTotal" in line), 0
-    )
-    url = os.environ.get("BENCH_DATABASE_URL")
-    return Machine(
-        cores=os.cpu_count() or 0,
-        memory_gb=round(total_kb / 1024 / 1024, 1),
-        cpu=model,
-        python=platform.python_version(),
-        database="PostgreSQL" if url else "SQLite (a file per run)",
-        date=datetime.now(UTC).strftime("%Y-%m-%d"),
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +92,25 @@ def replace_section(path: Path, start: str, end: str, section: str) -> None:
     else:
         current = current.rstrip() + "\n\n" + section + "\n"
     path.write_text(current)
+
+
+def machine() -> Machine:
+    """Cores, memory and CPU model of this machine."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
+        platform.processor() or "unknown",
+    )
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    total_kb = next(
+        (int(line.split()[1]) for line in meminfo.splitlines() if "MemTotal" in line), 0
+    )
+    url = os.environ.get("BENCH_DATABASE_URL")
+    return Machine(
+        cores=os.cpu_count() or 0,
+        memory_gb=round(total_kb / 1024 / 1024, 1),
+        cpu=model,
+        python=platform.python_version(),
+        database="PostgreSQL" if url else "SQLite (a file per run)",
+        date=datetime.now(UTC).strftime("%Y-%m-%d"),
+    )
