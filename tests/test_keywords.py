@@ -292,15 +292,6 @@ def test_ten_kilobytes_of_junk_is_read_quickly() -> None:
     assert not parsed.is_action
 
 
-def test_typical_texts_take_well_under_a_millisecond() -> None:
-    texts = [text for text, _ in UNDERSTOOD + REFUSED]
-    start = time.perf_counter()
-    for _ in range(5):
-        for text in texts:
-            parse(text, today=TODAY)
-    assert (time.perf_counter() - start) / (5 * len(texts)) < 0.001
-
-
 # -- the labelled corpus -----------------------------------------------------------------------
 
 
