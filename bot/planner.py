@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 NOTICE_KIND = "notice"
 NOTICE_TEMPLATE = "upcoming_order"
-#: Subscriptions planned per chunk (and per transaction in `run_plan`); ids per IN list.
+#: Subscriptions planned per chunk (per transaction in `run_plan`, where SQLite takes
+#: fewer: `Database.batch_rows`); ids per IN list.
 CHUNK = 1000
 
 
@@ -58,7 +59,7 @@ def plan_notices(
     however many there are.
     """
     cancelled = cancel_stale_notices(session, now, only=only)
-    scheduled, expired = _plan_chunks(lambda: nullcontext(session), settings, now, only)
+    scheduled, expired = _plan_chunks(lambda: nullcontext(session), settings, now, only, CHUNK)
     return _finish(session, settings, now, PlanResult(scheduled, expired, cancelled), only)
 
 
@@ -72,7 +73,8 @@ def run_plan(database: Database, settings: Settings, now: datetime) -> PlanResul
     """
     with database.begin() as session:
         cancelled = cancel_stale_notices(session, now)
-    scheduled, expired = _plan_chunks(database.begin, settings, now, None)
+    chunk = database.batch_rows(CHUNK)
+    scheduled, expired = _plan_chunks(database.begin, settings, now, None, chunk)
     with database.begin() as session:
         return _finish(session, settings, now, PlanResult(scheduled, expired, cancelled), None)
 
@@ -82,12 +84,14 @@ def _plan_chunks(
     settings: Settings,
     now: datetime,
     only: Collection[int] | None,
+    size: int,
 ) -> tuple[int, int]:
-    """Plan chunk after chunk, each in a ``transaction()``; return (scheduled, expired)."""
+    """Plan ``size`` subscriptions at a time, each chunk in a ``transaction()``; return
+    (scheduled, expired)."""
     scheduled = expired = after = 0
     while True:
         with transaction() as session:
-            rows = _candidates(session, now, only, after)
+            rows = _candidates(session, now, only, after, size)
             if not rows:
                 return scheduled, expired
             new, gone = _plan_chunk(session, settings, now, rows)
@@ -124,9 +128,9 @@ def _finish(
 
 
 def _candidates(
-    session: Session, now: datetime, only: Collection[int] | None, after: int
+    session: Session, now: datetime, only: Collection[int] | None, after: int, size: int
 ) -> Sequence[Any]:
-    """The next chunk of active subscriptions that may want a notice, by id."""
+    """The next ``size`` active subscriptions that may want a notice, by id."""
     query = (
         select(
             Subscription.id,
@@ -146,7 +150,7 @@ def _candidates(
             Subscriber.opted_out_at.is_(None),
         )
         .order_by(Subscription.id)
-        .limit(CHUNK)
+        .limit(size)
     )
     if only is not None:
         query = query.where(Subscription.id.in_(only))

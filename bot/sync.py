@@ -23,6 +23,7 @@ from bot.smartrr import PurchaseState, SmartrrClient
 
 log = logging.getLogger(__name__)
 
+#: Subscriptions written per transaction (SQLite takes fewer: `Database.batch_rows`).
 BATCH = 500
 
 T = TypeVar("T")
@@ -158,7 +159,7 @@ def run_sync(database: Database, client: SmartrrClient, settings: Settings) -> S
         welcome = session.scalar(select(Subscription.id).limit(1)) is not None
     synced = 0
     pages = client.iter_purchase_states(("ACTIVE", "PAUSED"))
-    for batch in _read_ahead(_batches(pages, BATCH)):
+    for batch in _read_ahead(_batches(pages, database.batch_rows(BATCH))):
         now = utcnow()
         rows = StateRows.of(batch, now)
         with database.begin() as session:

@@ -4,15 +4,17 @@ phones in E.164, address states kept, and vanished subscriptions cancelled."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from conftest import SEED_NOW
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from freezegun import freeze_time
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
+from bot.db import get_db
 from bot.models import OutboundMessage, Subscriber, Subscription
 from bot.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
 from bot.smartrr import SmartrrUnavailable
@@ -222,6 +224,31 @@ def test_a_sync_over_many_pages_and_batches_stores_each_subscription_once(
     assert result.synced == len(states) == 1234 + 7
     assert count(session, Subscription) == len(states)
     assert count(session, Subscriber) == len({state["custRel"]["id"] for state in states})
+
+
+def test_on_sqlite_the_sync_writes_a_hundred_subscriptions_a_transaction(
+    app: Flask, sandbox: SandboxServer
+) -> None:
+    # Each of its transactions holds SQLite's one write lock, which every webhook waits on.
+    for n in range(300):
+        add_customer(sandbox, f"batch-{n}", f"+1212555{n:04d}")
+    database = get_db(app)
+    seen: list[int] = []
+
+    def count_subscriptions(_session: Session) -> None:
+        with database.read() as reader:
+            seen.append(reader.scalar(select(func.count()).select_from(Subscription)) or 0)
+
+    event.listen(database.sessions, "after_commit", count_subscriptions)
+    try:
+        Worker(app).sync()
+    finally:
+        event.remove(database.sessions, "after_commit", count_subscriptions)
+
+    steps = [after - before for before, after in pairwise([0, *seen]) if after > before]
+    assert sum(steps) == 307
+    # PostgreSQL locks rows, so its transactions keep the sync's batch of 500.
+    assert max(steps) == (307 if database.is_postgres else 100)
 
 
 def table_statistics(session: Session, table: str) -> int:
