@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +15,38 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import Select, create_engine, event, text
 from sqlalchemy.orm import Session
 from twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioFake, sign
 
 from bot import create_app
-from bot.db import get_db
+from bot.db import Database, get_db
 from bot.sandbox import SandboxServer, SandboxStore, demo_seed
 
 PUBLIC_BASE_URL = "https://bot.example.com"
 #: A Monday morning in New York; the demo seed's billing dates follow it.
 SEED_NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+
+
+@contextmanager
+def counted_at_each_commit(database: Database, count: Select[Any]) -> Iterator[list[int]]:
+    """What ``count`` reads, from another session, after each commit inside the block."""
+    seen: list[int] = []
+
+    def read(_session: Session) -> None:
+        with database.read() as reader:
+            seen.append(reader.scalar(count) or 0)
+
+    event.listen(database.sessions, "after_commit", read)
+    try:
+        yield seen
+    finally:
+        event.remove(database.sessions, "after_commit", read)
+
+
+def additions(seen: list[int]) -> list[int]:
+    """How much each commit added, of those that added any."""
+    return [after - before for before, after in pairwise([0, *seen]) if after > before]
 
 
 def pytest_report_header() -> str:

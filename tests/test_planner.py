@@ -4,13 +4,12 @@ waking hours, and following the subscription when its billing date changes."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 
 import pytest
-from conftest import SEED_NOW
+from conftest import SEED_NOW, additions, counted_at_each_commit
 from flask import Flask
 from freezegun import freeze_time
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio_fake import TwilioFake
 
@@ -80,25 +79,19 @@ def test_each_subscription_gets_one_notice_per_billing_date(app: Flask, session:
     assert session.scalar(select(func.count(func.distinct(OutboundMessage.dedupe_key)))) == 6
 
 
+NOTICES = select(func.count()).where(OutboundMessage.kind == "notice")
+
+
 def test_a_full_plan_commits_chunk_by_chunk(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     # On SQLite a writing transaction holds the lock every webhook waits on: a
     # large plan must let go of it between chunks, not hold it for the whole run.
     monkeypatch.setattr(planner, "CHUNK", 2)
     database = get_db(app)
-    seen: list[int] = []
-
-    def count_notices(_session: Session) -> None:
-        with database.read() as reader:
-            notices = select(func.count()).where(OutboundMessage.kind == "notice")
-            seen.append(reader.scalar(notices) or 0)
 
     with freeze_time(SEED_NOW), app.app_context():
         run_sync(database, get_client(app), app.extensions["settings"])
-        event.listen(database.sessions, "after_commit", count_notices)
-        try:
+        with counted_at_each_commit(database, NOTICES) as seen:
             Worker(app).plan()
-        finally:
-            event.remove(database.sessions, "after_commit", count_notices)
 
     # Six notices to plan, two subscriptions a chunk: others see them arrive in steps.
     assert sorted(set(seen)) == [0, 2, 4, 6]
@@ -111,22 +104,13 @@ def test_on_sqlite_a_full_plan_takes_a_hundred_subscriptions_a_chunk(
     for n in range(300):
         add_subscriber(sandbox, f"chunk-{n}", f"+1212555{n:04d}", SEED_NOW + timedelta(days=10))
     database = get_db(app)
-    seen: list[int] = []
-
-    def count_notices(_session: Session) -> None:
-        with database.read() as reader:
-            notices = select(func.count()).where(OutboundMessage.kind == "notice")
-            seen.append(reader.scalar(notices) or 0)
 
     with freeze_time(SEED_NOW), app.app_context():
         run_sync(database, get_client(app), app.extensions["settings"])
-        event.listen(database.sessions, "after_commit", count_notices)
-        try:
+        with counted_at_each_commit(database, NOTICES) as seen:
             Worker(app).plan()
-        finally:
-            event.remove(database.sessions, "after_commit", count_notices)
 
-    steps = [after - before for before, after in pairwise([0, *seen]) if after > before]
+    steps = additions(seen)
     assert sum(steps) == 306  # and the demo's six
     # PostgreSQL locks rows, so a chunk there keeps the plan's 1,000.
     assert max(steps) == (306 if database.is_postgres else 100)

@@ -4,14 +4,13 @@ phones in E.164, address states kept, and vanished subscriptions cancelled."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 
 import pytest
-from conftest import SEED_NOW
+from conftest import SEED_NOW, additions, counted_at_each_commit
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from freezegun import freeze_time
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bot.db import get_db
@@ -233,19 +232,12 @@ def test_on_sqlite_the_sync_writes_a_hundred_subscriptions_a_transaction(
     for n in range(300):
         add_customer(sandbox, f"batch-{n}", f"+1212555{n:04d}")
     database = get_db(app)
-    seen: list[int] = []
+    subscriptions = select(func.count()).select_from(Subscription)
 
-    def count_subscriptions(_session: Session) -> None:
-        with database.read() as reader:
-            seen.append(reader.scalar(select(func.count()).select_from(Subscription)) or 0)
-
-    event.listen(database.sessions, "after_commit", count_subscriptions)
-    try:
+    with counted_at_each_commit(database, subscriptions) as seen:
         Worker(app).sync()
-    finally:
-        event.remove(database.sessions, "after_commit", count_subscriptions)
 
-    steps = [after - before for before, after in pairwise([0, *seen]) if after > before]
+    steps = additions(seen)
     assert sum(steps) == 307
     # PostgreSQL locks rows, so its transactions keep the sync's batch of 500.
     assert max(steps) == (307 if database.is_postgres else 100)
