@@ -14,7 +14,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from bench.report import Machine, machine, replace_section
+from bench.report import Machine, machine, percentile, replace_section
 from bot.keywords import parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,11 +44,6 @@ def timed(texts: list[str], rounds: int) -> list[float]:
             parse(text, today=TODAY)
             taken.append((time.perf_counter_ns() - started) / 1000)
     return taken
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def row(name: str, taken: list[float]) -> str:

@@ -18,6 +18,8 @@ from urllib.parse import urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
 
+from bench.report import percentile
+
 PUBLIC_BASE_URL = "https://bench.example.com"
 
 
@@ -34,10 +36,7 @@ class Result:
 
     def percentile(self, p: float) -> float:
         """Latency at percentile ``p`` (0-100), in milliseconds."""
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return 1000 * ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+        return 1000 * percentile(self.latencies, p)
 
     @property
     def median(self) -> float:

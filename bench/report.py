@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +81,14 @@ def write_report(
         MARK_END,
     ]
     replace_section(path, MARK_START, MARK_END, "\n".join(lines))
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The value at percentile ``p`` (0-100) by nearest rank; NaN when there is none."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def replace_section(path: Path, start: str, end: str, section: str) -> None:
