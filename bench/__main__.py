@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from bench.rate import busiest_second
 from bench.report import machine, write_report
-from bench.store import generate
+from bench.store import due_now_zone, generate
 from bot.sandbox import SandboxServer, SandboxStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +73,8 @@ def bench_dispatch(rate: float, seconds: float, workers: int, workdir: Path) -> 
 
     count = int(rate * seconds)
     twilio = TwilioFake().start()
-    store = SandboxStore(generate(count, datetime.now(UTC), due_now=True))
+    now = datetime.now(UTC)
+    store = SandboxStore(generate(count, now, due_now=True))
     with SandboxServer(store, token="bench-token") as server:
         env = {
             "PATH": os.environ.get("PATH", ""),
@@ -85,6 +86,7 @@ def bench_dispatch(rate: float, seconds: float, workers: int, workdir: Path) -> 
             "TWILIO_FROM_NUMBER": FROM_NUMBER,
             "TWILIO_API_URL": twilio.url,
             "SMS_RATE_PER_SECOND": str(rate),
+            "SHOP_TIMEZONE": due_now_zone(now),
             "LOG_LEVEL": "WARNING",
         }
         app = create_app({key: value for key, value in env.items() if key != "PATH"})

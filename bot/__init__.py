@@ -44,7 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     database = db.init_app(app)
     Migrate(app, database, directory=str(ROOT / "migrations"), render_as_batch=True)
     sms.init_app(app, settings)
-    smartrr.init_app(app, settings)
+    smartrr.init_app(app, settings, database)
     register_blueprints(app)
     console.init_app(app)
     metrics.init_app(app)

@@ -1,4 +1,5 @@
-"""Operator commands: `flask --app wsgi worker | serve | sync | plan | sending`."""
+"""Operator commands: `flask --app wsgi worker | serve | sync | plan | sending |
+smartrr-webhooks | sandbox reset`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from werkzeug.serving import run_simple
 from bot.console.auth import demo_login
 from bot.db import get_db
 from bot.models import Shop
+from bot.sandbox import DatabaseSandboxStore
 from bot.shop import SHOP_ID, ensure_shop, sending_default
+from bot.smartrr import SmartrrError, get_client
+from bot.smartrr_webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
+from bot.smartrr_webhooks import webhook_url as smartrr_webhook_url
 from bot.worker import Worker, build_scheduler
 
 
@@ -87,7 +92,69 @@ def sending_command(switch: str | None) -> None:
     )
 
 
+@click.command("smartrr-webhooks")
+@click.argument("action", required=False, type=click.Choice(["register"]))
+@with_appcontext
+def smartrr_webhooks_command(action: str | None) -> None:
+    """List the bot's Smartrr webhooks and what is missing; `register` creates the missing."""
+    settings = current_app.extensions["settings"]
+    client = get_client()
+    try:
+        url = smartrr_webhook_url(settings)
+        if action == "register":
+            created, existing = register(client, url)
+            click.echo(f"registered {len(created)} webhooks ({len(existing)} already registered)")
+            return
+        found = survey(client, url)
+    except NotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    except SmartrrError as exc:
+        raise click.ClickException(hide_secret(str(exc), settings)) from None
+    click.echo(f"Smartrr webhooks to {hide_secret(url, settings)}:")
+    for kind in EVENT_TYPES:
+        click.echo(f"  {kind}: {'registered' if kind in found.registered else 'missing'}")
+    for hook in found.stale:
+        shown = hide_secret(hook.url, settings)
+        click.echo(f"  {hook.event_type} to {shown}: an old secret, delete it in Smartrr")
+    if found.missing:
+        click.echo(
+            f"missing: {len(found.missing)} "
+            "(create them with `flask --app wsgi smartrr-webhooks register`)"
+        )
+    else:
+        click.echo("missing: none")
+
+
+@click.group("sandbox")
+def sandbox_group() -> None:
+    """The built-in Smartrr sandbox, which stands in while no SMARTRR_API_TOKEN is set."""
+
+
+@sandbox_group.command("reset")
+@with_appcontext
+def sandbox_reset_command() -> None:
+    """Replace the sandbox's data with fresh demo subscribers, for every process at once."""
+    if not current_app.extensions["settings"].sandbox:
+        raise click.ClickException(
+            "SMARTRR_API_TOKEN is set: the bot talks to Smartrr, and there is no sandbox to reset."
+        )
+    count = DatabaseSandboxStore(get_db()).reset()
+    click.echo(
+        f"sandbox: reset to {count} demo subscriptions billing 2 to 10 days from now, "
+        "the default cancellation reasons and SMS settings, no webhooks "
+        "(the bot's own copy follows at its next sync)"
+    )
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (worker_command, serve_command, sync_command, plan_command, sending_command):
+    for command in (
+        worker_command,
+        serve_command,
+        sync_command,
+        plan_command,
+        sending_command,
+        smartrr_webhooks_command,
+        sandbox_group,
+    ):
         app.cli.add_command(command)

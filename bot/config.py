@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "SHOP_NAME": "Our Shop",
     "ACCOUNT_PAGE_URL": "https://example.com/account",
     "MAX_DELAY_DAYS": 60,
+    "PAUSE_OPTIONS": "1 month, 2 months, 3 months",  # what a bare PAUSE offers
+    "MAX_PAUSE_DAYS": 92,  # the longest pause a subscriber may ask for (3 months)
     "QUESTION_TTL_HOURS": 24,
     "UNDO_WINDOW_HOURS": 24,
     "SYNC_INTERVAL_SECONDS": 900,
@@ -52,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
 _INTS = {
     "NOTICE_DAYS_BEFORE",
     "MAX_DELAY_DAYS",
+    "MAX_PAUSE_DAYS",
     "QUESTION_TTL_HOURS",
     "UNDO_WINDOW_HOURS",
     "SYNC_INTERVAL_SECONDS",
@@ -118,6 +121,8 @@ class Settings:
     smartrr_backoff_seconds: float = 0.5
     bot_texts_per_day: int = 3
     inbox_concurrency: int = 1
+    pause_options: tuple[str, ...] = ("1 month", "2 months", "3 months")
+    max_pause_days: int = 92
 
     @property
     def sandbox(self) -> bool:
@@ -172,7 +177,14 @@ class Settings:
             smartrr_backoff_seconds=float(config["SMARTRR_BACKOFF_SECONDS"]),
             bot_texts_per_day=texts_per_day,
             inbox_concurrency=inbox_concurrency,
+            pause_options=split_options(str(config["PAUSE_OPTIONS"])),
+            max_pause_days=int(config["MAX_PAUSE_DAYS"]),
         )
+
+
+def split_options(text: str) -> tuple[str, ...]:
+    """ "1 month, 2 months" → ("1 month", "2 months")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def default_inbox_concurrency(database_url: str) -> int:

@@ -37,11 +37,20 @@ from bot.conversation_turn import (
 from bot.db import Database
 from bot.keywords import Delay, Intent, Parsed, parse
 from bot.messages import format_date, local_zone, render_message
-from bot.models import InboundMessage, OutboundMessage, Shop, Subscriber, Subscription, utcnow
+from bot.models import (
+    ActionLog,
+    InboundMessage,
+    OutboundMessage,
+    Shop,
+    Subscriber,
+    Subscription,
+    utcnow,
+)
 from bot.phones import mask, normalize
 from bot.planner import NOTICE_KIND
 from bot.shop import SHOP_ID, effective_settings
 from bot.smartrr import (
+    SmartrrBadRequest,
     SmartrrClient,
     SmartrrError,
     SmartrrNotFound,
@@ -79,6 +88,14 @@ NOT_PAUSED = "Your subscription is not paused."
 IS_PAUSED = "Your subscription is paused. Reply RESUME to restart it."
 TOO_LATE = "This order can no longer be changed by text."
 GONE = "We could not find this subscription any more."
+#: Why a subscription that is not running cannot be changed, by its Smartrr status.
+NOT_RUNNING = {
+    "PAUSED": IS_PAUSED,
+    "CANCELLED": "This subscription has ended.",
+    "EXPIRED": "This subscription has ended.",
+    "FAILED": "This subscription is on hold after a payment did not go through. "
+    "Please update your payment details on your account page.",
+}
 
 
 Decision = tuple[Outcome, Call | None]
@@ -120,6 +137,10 @@ class Conversation:
             state = actions.perform(self.client, call)
         except SmartrrUnavailable:
             raise
+        except SmartrrBadRequest as exc:
+            # Smartrr refused a request we built: our bug, never the subscriber's order.
+            log.error("smartrr refused our request: %s; body sent: %s", exc, exc.sent)
+            return self.give_up(inbound_id, str(exc), result="refused")
         except SmartrrRejected as exc:
             return self._rejected(inbound_id, call, TOO_LATE, exc)
         except SmartrrNotFound as exc:
@@ -138,15 +159,19 @@ class Conversation:
                 session, inbound, outcome.reply(template, subscription=subscription)
             )
 
-    def give_up(self, inbound_id: int, reason: str) -> str:
-        """Hand a text to a person: tell the subscriber, show it in the merchant's inbox."""
+    def give_up(self, inbound_id: int, reason: str, *, result: str = "failed") -> str:
+        """Hand a text to a person: tell the subscriber, show it in the merchant's inbox.
+
+        ``result`` closes the action the text started: "failed", or "refused" when
+        Smartrr refused the request we built.
+        """
         with self.database.begin() as session:
             inbound = session.get(InboundMessage, inbound_id)
             if inbound is None or inbound.status != "pending":
                 return "gone"
             call = actions.interrupted(session, inbound_id)
             if call is not None:
-                actions.close(session, call.log_id, "failed", reason)
+                actions.close(session, call.log_id, result, reason)
             inbound.error = reason[:500]
             outcome = Outcome("failed", needs_person=True).reply("action_failed")
             return self._finish(session, inbound, outcome)
@@ -210,9 +235,14 @@ class Conversation:
         )
         notice_id = payload.get("notice_id")
         if question.kind == "delay_options" and subscription is not None:
-            delay = _chosen_delay(parsed)
+            delay = _chosen_delay(parsed, DELAY_CHOICES)
             if delay is not None:
                 asked = Parsed(Intent.DELAY, 1.0, delay=delay)
+                return self._act(turn, asked, subscription, notice_id)
+        if question.kind == "pause_options" and subscription is not None:
+            pause_for = _chosen_delay(parsed, pause_choices(turn.settings))
+            if pause_for is not None:
+                asked = Parsed(Intent.PAUSE, 1.0, pause_for=pause_for)
                 return self._act(turn, asked, subscription, notice_id)
         if question.kind == "which_subscription" and parsed.intent is Intent.CHOICE:
             ids: list[int] = payload.get("subscription_ids", [])
@@ -236,7 +266,7 @@ class Conversation:
             and subscription is not None
             and subscription.status in ("ACTIVE", "PAUSED")
         ):
-            return Outcome(), self._start(turn, subscription, "cancel", notice_id)
+            return self._cancel(turn, subscription, notice_id)
         return None
 
     def _command(self, turn: Turn, parsed: Parsed) -> Decision:
@@ -266,27 +296,48 @@ class Conversation:
             return said("asked_cancel", "cancel_confirm", subscription=chosen), None
         if intent is Intent.RESUME:
             if chosen.status != "PAUSED":
-                return _refuse(NOT_PAUSED, chosen), None
-            return Outcome(), self._start(turn, chosen, "activate", notice_id)
+                return _refuse(NOT_RUNNING.get(chosen.status, NOT_PAUSED), chosen), None
+            restart = _restart_at(chosen, turn.now)
+            return Outcome(), self._start(turn, chosen, "activate", notice_id, argument_at=restart)
         if chosen.status != "ACTIVE" or chosen.next_billing_at is None:
-            return _refuse(IS_PAUSED, chosen), None
+            return _refuse(NOT_RUNNING.get(chosen.status, IS_PAUSED), chosen), None
         if intent is Intent.DELAY_ASK:
             ask(turn, "delay_options", subscription=chosen, notice_id=notice_id)
             return said("asked_delay", "delay_options", options=DELAY_OPTIONS), None
         if intent is Intent.SKIP:
             if actions.already_skipped(turn.session, chosen, notice_id):
                 return said("already_skipped", "already_skipped", subscription=chosen), None
-            return Outcome(), self._start(turn, chosen, "skip", notice_id)
+            order_at = self._noticed_order(turn, notice_id) or chosen.next_billing_at
+            return Outcome(), self._start(turn, chosen, "skip", notice_id, argument_at=order_at)
         if intent is Intent.DELAY:
             assert parsed.delay is not None
             new_date = _delayed(turn, chosen.next_billing_at, parsed.delay)
             if new_date is None:
                 return _delay_refused(turn), None
-            return Outcome(), self._start(turn, chosen, "delay", notice_id, argument=new_date)
-        resume = None
-        if parsed.pause_for is not None:
-            resume = actions.shifted(_today(turn), parsed.pause_for)
-        return Outcome(), self._start(turn, chosen, "pause", notice_id, argument=resume)
+            moved = actions.at_local_time(new_date, chosen.next_billing_at, _zone(turn))
+            return Outcome(), self._start(turn, chosen, "delay", notice_id, argument_at=moved)
+        if parsed.pause_for is None:
+            ask(turn, "pause_options", subscription=chosen, notice_id=notice_id)
+            options = _options_text(turn.settings.pause_options)
+            return said("asked_pause", "pause_options", options=options), None
+        resume = actions.shifted(_today(turn), parsed.pause_for)
+        if not 0 < (resume - _today(turn)).days <= turn.settings.max_pause_days:
+            return _pause_refused(turn), None
+        until = actions.at_local_time(resume, chosen.next_billing_at, _zone(turn))
+        return Outcome(), self._start(turn, chosen, "pause", notice_id, argument_at=until)
+
+    def _cancel(self, turn: Turn, subscription: Subscription, notice_id: int | None) -> Decision:
+        """Cancel under the merchant's cancellation reason; without one, the account page."""
+        shop = turn.session.get(Shop, SHOP_ID)
+        reason_id = shop.cancel_reason_id if shop is not None else None
+        if reason_id is None:
+            return said("cancel_info", "cancel_info"), None
+        return Outcome(), self._start(turn, subscription, "cancel", notice_id, reason_id=reason_id)
+
+    def _noticed_order(self, turn: Turn, notice_id: int | None) -> datetime | None:
+        """The billing moment the notice ``notice_id`` told the subscriber about."""
+        notice = turn.session.get(OutboundMessage, notice_id) if notice_id is not None else None
+        return notice.billing_at if notice is not None else None
 
     def _undo(self, turn: Turn) -> Decision:
         since = turn.now - timedelta(hours=turn.settings.undo_window_hours)
@@ -294,14 +345,12 @@ class Conversation:
         subscription = turn.session.get(Subscription, last.subscription_id) if last else None
         if last is None or subscription is None:
             return said("nothing_to_undo", "nothing_to_undo"), None
-        argument = None
-        if last.action == "delay":
-            if last.old_billing_at is None:
-                return said("nothing_to_undo", "nothing_to_undo"), None
-            argument = last.old_billing_at.astimezone(_zone(turn)).date()
+        moment = _undoing_at(turn, last, subscription)
+        if moment is None:
+            return said("nothing_to_undo", "nothing_to_undo"), None
         action = REVERSE[last.action]
         return Outcome(), self._start(
-            turn, subscription, action, last.notice_id, argument=argument, reverses=last
+            turn, subscription, action, last.notice_id, argument_at=moment, reverses=last
         )
 
     def _next(self, turn: Turn) -> Outcome:
@@ -443,15 +492,64 @@ def _delay_refused(turn: Turn) -> Outcome:
     return said("delay_refused", "delay_refused", max_delay_days=turn.settings.max_delay_days)
 
 
-def _chosen_delay(parsed: Parsed) -> Delay | None:
-    """The delay an answer to "how long?" picks: a number, or a duration ("2 weeks")."""
+def _pause_refused(turn: Turn) -> Outcome:
+    return said("pause_refused", "pause_refused", max_pause_days=turn.settings.max_pause_days)
+
+
+def _chosen_delay(parsed: Parsed, choices: tuple[tuple[str, Delay], ...]) -> Delay | None:
+    """What an answer to "how long?" picks: a number, or a duration ("2 weeks")."""
     if parsed.intent is Intent.CHOICE and parsed.choice is not None:
-        if 1 <= parsed.choice <= len(DELAY_CHOICES):
-            return DELAY_CHOICES[parsed.choice - 1][1]
+        if 1 <= parsed.choice <= len(choices):
+            return choices[parsed.choice - 1][1]
         return None
+    if parsed.intent is Intent.PAUSE and parsed.pause_for is not None:
+        return parsed.pause_for
     if parsed.intent is Intent.DELAY or parsed.refused in OUT_OF_RANGE | {"duration_only"}:
         return parsed.delay
     return None
+
+
+def pause_choices(settings: Settings) -> tuple[tuple[str, Delay], ...]:
+    """The merchant's pause options that read as durations, as (label, duration)."""
+    today = date(2000, 1, 1)  # any day: an option is a span, not a date
+    found = []
+    for label in settings.pause_options:
+        reading = parse(f"pause for {label}", today=today)
+        if reading.pause_for is not None and reading.pause_for.until is None:
+            found.append((label, reading.pause_for))
+    return tuple(found)
+
+
+def _options_text(labels: tuple[str, ...]) -> str:
+    """ "1) 1 month 2) 2 months 3) 3 months" """
+    return " ".join(f"{n}) {label}" for n, label in enumerate(labels, 1))
+
+
+def _restart_at(subscription: Subscription, now: datetime) -> datetime:
+    """When a resumed subscription bills next: its next date on its own cadence."""
+    return actions.next_on_cadence(
+        subscription.next_billing_at, subscription.interval_unit, subscription.interval_count, now
+    )
+
+
+def _undoing_at(turn: Turn, last: ActionLog, subscription: Subscription) -> datetime | None:
+    """The moment UNDO of ``last`` sends to Smartrr; None when there is nothing to restore."""
+    if last.action == "skip":
+        return last.argument_at or last.old_billing_at
+    if last.action == "delay":
+        return last.old_billing_at
+    if last.action == "pause":  # resume on the date the order had before the pause
+        return actions.next_on_cadence(
+            last.old_billing_at, subscription.interval_unit, subscription.interval_count, turn.now
+        )
+    # A resume: pause again until it was due to restart (else the merchant's first option).
+    if last.old_unpause_at is not None and last.old_unpause_at > turn.now:
+        return last.old_unpause_at
+    choices = pause_choices(turn.settings)
+    if not choices:
+        return None
+    until = actions.shifted(_today(turn), choices[0][1])
+    return actions.at_local_time(until, subscription.next_billing_at, _zone(turn))
 
 
 def _zone(turn: Turn) -> ZoneInfo:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from bot.models import ActionLog, Subscriber, Subscription
 from bot.smartrr import PurchaseState, SmartrrClient
 from bot.sync import apply_states
 
+NOON = time(12)
 #: UNDO's opposite of each action (a cancellation cannot be undone by text).
 REVERSE = {"skip": "unskip", "delay": "delay", "pause": "activate", "activate": "pause"}
 #: The template confirming each action.
@@ -43,7 +45,8 @@ class Call:
     customer_id: str
     purchase_state_id: str
     old_billing_at: datetime | None
-    argument: date | None
+    argument_at: datetime | None
+    reason_id: str | None = None
     resumed: bool = False
 
 
@@ -55,7 +58,8 @@ def start(
     inbound_id: int,
     notice_id: int | None,
     now: datetime,
-    argument: date | None = None,
+    argument_at: datetime | None = None,
+    reason_id: str | None = None,
     reverses: ActionLog | None = None,
 ) -> Call:
     """Log an action as started (the caller commits before calling Smartrr)."""
@@ -64,9 +68,11 @@ def start(
         inbound_id=inbound_id,
         notice_id=notice_id,
         action=action,
-        argument=argument,
+        argument_at=argument_at,
+        reason_id=reason_id,
         reverses_id=reverses.id if reverses else None,
         old_billing_at=subscription.next_billing_at,
+        old_unpause_at=subscription.unpause_at,
         created_at=now,
     )
     session.add(entry)
@@ -95,7 +101,8 @@ def _call_for(
         customer_id=subscriber.smartrr_customer_id,
         purchase_state_id=subscription.smartrr_id,
         old_billing_at=entry.old_billing_at,
-        argument=entry.argument,
+        argument_at=entry.argument_at,
+        reason_id=entry.reason_id,
         resumed=resumed,
     )
 
@@ -107,19 +114,21 @@ def perform(client: SmartrrClient, call: Call) -> PurchaseState:
         for state in client.customer_purchase_states(customer):
             if state.id == state_id and landed(call, state):
                 return state
-    if call.action == "skip":
-        return client.skip(customer, state_id)
-    if call.action == "unskip":
-        return client.unskip(customer, state_id)
-    if call.action == "delay":
-        assert call.argument is not None
-        return client.set_next_billing_date(customer, state_id, call.argument)
-    if call.action == "pause":
-        return client.pause(customer, state_id, call.argument)
-    if call.action == "activate":
-        return client.activate(customer, state_id)
     if call.action == "cancel":
-        return client.cancel(customer, state_id)
+        assert call.reason_id is not None
+        return client.cancel(customer, state_id, call.reason_id)
+    moment = call.argument_at
+    assert moment is not None, f"{call.action} needs its moment"
+    if call.action == "skip":
+        return client.skip(customer, state_id, moment)
+    if call.action == "unskip":
+        return client.unskip(customer, state_id, moment)
+    if call.action == "delay":
+        return client.set_next_billing_date(customer, state_id, moment)
+    if call.action == "pause":
+        return client.pause(customer, state_id, moment)
+    if call.action == "activate":
+        return client.activate(customer, state_id, moment)
     raise ValueError(f"unknown action {call.action!r}")
 
 
@@ -140,6 +149,10 @@ def succeeded(session: Session, call: Call, state: PurchaseState, now: datetime)
     entry = session.get(ActionLog, call.log_id)
     assert entry is not None
     entry.result, entry.new_billing_at = "ok", state.next_billing_at
+    # Smartrr's purchase state does not carry the resume date: we know it from our call.
+    if call.action in ("pause", "activate"):
+        subscription = session.get_one(Subscription, entry.subscription_id)
+        subscription.unpause_at = call.argument_at if call.action == "pause" else None
     if entry.reverses_id is not None:
         undone = session.get(ActionLog, entry.reverses_id)
         if undone is not None:
@@ -148,7 +161,7 @@ def succeeded(session: Session, call: Call, state: PurchaseState, now: datetime)
 
 
 def close(session: Session, log_id: int, result: str, detail: str) -> ActionLog:
-    """End a started action as "rejected" or "failed"."""
+    """End a started action as "rejected", "failed" or "refused" (Smartrr refused our request)."""
     entry = session.get(ActionLog, log_id)
     assert entry is not None
     entry.result, entry.detail = result, detail[:500]
@@ -196,6 +209,45 @@ def last_undoable(session: Session, subscriber: Subscriber, since: datetime) -> 
         .order_by(ActionLog.created_at.desc(), ActionLog.id.desc())
         .limit(1)
     )
+
+
+def at_local_time(day: date, like: datetime | None, zone: ZoneInfo) -> datetime:
+    """``day`` at the local time of day of ``like`` (noon without one), as a UTC moment.
+
+    A delay keeps the order's time of day in the subscriber's zone, across DST too.
+    """
+    clock = like.astimezone(zone).time() if like is not None else NOON
+    return datetime.combine(day, clock, zone).astimezone(UTC)
+
+
+def next_on_cadence(
+    last: datetime | None, unit: str | None, count: int | None, now: datetime
+) -> datetime:
+    """The first billing moment after ``now`` on the cadence ``last`` was on.
+
+    ``last`` itself when it is still ahead; one step from now when it is unknown;
+    a month is the step when the cadence is unknown.
+    """
+    step = _cadence_step(unit, count or 1)
+    start = last if last is not None else now
+    times = 1 if last is None or last <= now else 0
+    while (moment := _plus(start, step, times)) <= now:
+        times += 1
+    return moment
+
+
+def _cadence_step(unit: str | None, count: int) -> Delay:
+    if unit == "day":
+        return Delay(days=count)
+    if unit == "week":
+        return Delay(days=7 * count)
+    return Delay(months=count * (12 if unit == "year" else 1))
+
+
+def _plus(start: datetime, step: Delay, times: int) -> datetime:
+    """``start`` moved ``times`` steps, each month step keeping the day where it can."""
+    moved = shifted(start.date(), Delay(days=step.days * times, months=step.months * times))
+    return datetime.combine(moved, start.timetz())
 
 
 def shifted(day: date, delay: Delay) -> date:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -69,8 +68,7 @@ def reply_variables(
         billing = subscription.next_billing_at
         # After an action the subscription row already holds Smartrr's answer.
         variables["new_delivery_date"] = variables["next_order_date"]
-        # Smartrr's unpause date is a calendar date, kept as midnight UTC: read it as such.
-        variables["resume_date"] = format_date(subscription.unpause_at, ZoneInfo("UTC"))
+        variables["resume_date"] = format_date(subscription.unpause_at, zone)
         variables["days_until"] = ""
         if billing is not None:
             days = (billing.astimezone(zone).date() - now.astimezone(zone).date()).days

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -59,7 +58,6 @@ BOT_INITIATED = ("notice", EVENT_KIND)
 LEFT = ("sending", "accepted", "queued", "sent", "delivered", "undelivered")
 CAP_WINDOW = timedelta(hours=24)
 
-UTC_ZONE = ZoneInfo("UTC")
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -198,8 +196,7 @@ def event_variables(
     if subscription is not None:
         zone = local_zone(subscriber, settings)
         variables["new_delivery_date"] = variables["next_order_date"]
-        # Smartrr's resume date is a calendar date (midnight UTC): read it in UTC.
-        variables["resume_date"] = format_date(subscription.unpause_at, UTC_ZONE)
+        variables["resume_date"] = format_date(subscription.unpause_at, zone)
         if subscription.next_billing_at is not None:
             days = (
                 subscription.next_billing_at.astimezone(zone).date() - now.astimezone(zone).date()

@@ -11,6 +11,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
     Histogram,
     generate_latest,
     multiprocess,
@@ -32,6 +33,13 @@ SMARTRR_SECONDS = Histogram(
     "bot_smartrr_request_seconds",
     "Time for one Smartrr API call, by method and status.",
     ["method", "status"],
+)
+
+SMARTRR_BAD_REQUESTS = Counter(
+    "bot_smartrr_bad_requests",
+    "Requests of ours that Smartrr refused as malformed (a 4xx other than "
+    "401/403/404/409/422): a bug on our side.",
+    ["call"],
 )
 
 
@@ -74,6 +82,13 @@ class QueueCollector(Collector):
 def observe_smartrr(method: str, status: int, seconds: float) -> None:
     """Record one Smartrr call (called by the client's response hook)."""
     SMARTRR_SECONDS.labels(method, str(status)).observe(seconds)
+
+
+def count_bad_request(call: str) -> None:
+    """Count one request of ours that Smartrr refused as malformed."""
+    # "PUT /vendor/customer/<id>/…/skip" → "PUT skip": ids would make a label per customer.
+    method, _, path = call.partition(" ")
+    SMARTRR_BAD_REQUESTS.labels(f"{method} {path.rstrip('/').rsplit('/', 1)[-1]}").inc()
 
 
 def init_app(app: Flask) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -66,6 +66,11 @@ class Shop(Base):
     notice_days_before: Mapped[int | None]
     max_delay_days: Mapped[int | None]
     cancel_by_text: Mapped[bool] = mapped_column(default=False)
+    #: The Smartrr cancellation reason a cancel by text is filed under.
+    cancel_reason_id: Mapped[str | None] = mapped_column(String(64))
+    #: What a bare PAUSE offers ("1 month, 2 months, 3 months"); None: the environment's.
+    pause_options: Mapped[str | None] = mapped_column(String(200))
+    max_pause_days: Mapped[int | None]
     #: Bot-initiated texts go out only while this is on (replies always do).
     sending_enabled: Mapped[bool] = mapped_column(default=True)
     #: Per event kind on/off switches for event texts, e.g. {"welcome": true}.
@@ -203,14 +208,21 @@ class ActionLog(Base):
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"), index=True)
     #: The notice the subscriber was answering, so a second SKIP is recognised.
     notice_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_messages.id"))
-    action: Mapped[str] = mapped_column(String(16))  # skip | unskip | delay | pause | activate
-    #: The date asked for: the new billing date of a delay, the resume date of a pause.
-    argument: Mapped[date | None]
+    #: skip | unskip | delay | pause | activate | cancel
+    action: Mapped[str] = mapped_column(String(16))
+    #: The moment sent to Smartrr: the order skipped or restored, the new billing moment
+    #: of a delay or a resume, the end of a pause.
+    argument_at: Mapped[datetime | None]
+    #: The cancellation reason of a cancel.
+    reason_id: Mapped[str | None] = mapped_column(String(64))
     #: The entry this one undoes (UNDO).
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("action_log.id"))
-    #: started → ok | rejected | failed; undone once reversed by UNDO.
+    #: started → ok | rejected | failed | refused (a request of ours Smartrr refused);
+    #: undone once reversed by UNDO.
     result: Mapped[str] = mapped_column(String(16), default="started")
     old_billing_at: Mapped[datetime | None]
+    #: When the subscription was due to resume before this change (UNDO of a resume).
+    old_unpause_at: Mapped[datetime | None]
     new_billing_at: Mapped[datetime | None]
     detail: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -309,3 +321,23 @@ class SmartrrEvent(Base):
     lease_until: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(500))
     applied_at: Mapped[datetime | None]
+
+
+class SandboxRecord(Base):
+    """One object of the built-in Smartrr sandbox, shared by every process of the bot.
+
+    ``kind`` is purchase-state, webhook, phone, cancellation-reason or seeded (the marker
+    that the demo data went in once); ``body`` is the object as the Vendor API answers it.
+    """
+
+    __tablename__ = "sandbox_records"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: What the sandbox knows of a purchase state but does not show: the skipped orders
+    #: and the unpause date (see bot.sandbox.actions).
+    notes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

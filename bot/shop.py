@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from bot.config import Settings
+from bot.config import Settings, split_options
 from bot.db import insert_new
 from bot.models import Shop
 from bot.waking_hours import parse_window
@@ -56,6 +56,10 @@ def effective_settings(session: Session, settings: Settings) -> Settings:
         send_window=parse_window(shop.send_window) if shop.send_window else settings.send_window,
         notice_days_before=_or(shop.notice_days_before, settings.notice_days_before),
         max_delay_days=_or(shop.max_delay_days, settings.max_delay_days),
+        pause_options=(
+            split_options(shop.pause_options) if shop.pause_options else settings.pause_options
+        ),
+        max_pause_days=_or(shop.max_pause_days, settings.max_pause_days),
     )
 
 

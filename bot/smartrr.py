@@ -21,9 +21,10 @@ from flask import Flask, current_app
 from urllib3.exceptions import NewConnectionError
 
 from bot.config import Settings
-from bot.metrics import observe_smartrr
+from bot.db import Database
+from bot.metrics import count_bad_request, observe_smartrr
 from bot.phones import state_code
-from bot.sandbox import SandboxServer
+from bot.sandbox import SandboxServer, embedded
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ ACTIONS_PATH = "/vendor/customer/{customer}/purchase-state/{state}/{action}"
 NO_ID = "00000000-0000-0000-0000-000000000000"
 
 _RETRYABLE_STATUSES = frozenset({408, 429})
+#: Smartrr's word that the change cannot be made to this subscription now; any other
+#: 4xx to a request we built means we built it wrong.
+_REFUSALS = frozenset({409, 422})
 _TRANSIENT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -42,7 +46,7 @@ _TRANSIENT_ERRORS = (
 )
 #: How addresses spell the US; a province elsewhere (Western Australia: "WA") is no state.
 _US_NAMES = frozenset({"US", "USA", "UNITED STATES", "UNITED STATES OF AMERICA"})
-_UNIT_ALIASES = {"days": "day", "weeks": "week", "months": "month", "years": "year"}
+_RRULE_UNITS = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,25 @@ class Customer:
     state: str | None = None
 
 
+#: Shopify's name for the only variant of a product that has none.
+DEFAULT_VARIANT = "Default Title"
+
+
 @dataclass(frozen=True)
 class LineItem:
     product_title: str
     variant_title: str | None
     quantity: int
+    id: str | None = None
+    is_add_on: bool = False
+
+    @property
+    def full_name(self) -> str:
+        """The product's name with the variant's, where the variant's adds something."""
+        variant = self.variant_title
+        if not variant or variant == DEFAULT_VARIANT or variant == self.product_title:
+            return self.product_title
+        return f"{self.product_title} ({variant})"
 
 
 @dataclass(frozen=True)
@@ -75,17 +93,43 @@ class PurchaseState:
     line_items: tuple[LineItem, ...]
     interval_unit: str | None
     interval_count: int | None
-    unpause_at: datetime | None
 
     @property
     def products(self) -> str:
-        """Human summary of the line items, e.g. "Coffee Beans x2, Mug"."""
+        """Human summary of the line items, e.g. "Coffee Beans x2, Mug".
+
+        Products go by their own names; a variant's name is added only to tell two
+        items of one product apart ("Coffee (Decaf), Coffee (Dark Roast)").
+        """
         if not self.line_items:
             return "your subscription"
-        return ", ".join(
-            item.product_title if item.quantity == 1 else f"{item.product_title} x{item.quantity}"
+        titles = [item.product_title for item in self.line_items]
+        names = [
+            item.full_name if titles.count(item.product_title) > 1 else item.product_title
             for item in self.line_items
+        ]
+        return ", ".join(
+            name if item.quantity == 1 else f"{name} x{item.quantity}"
+            for name, item in zip(names, self.line_items, strict=True)
         )
+
+
+@dataclass(frozen=True)
+class CancellationReason:
+    """One of the merchant's cancellation reasons in Smartrr."""
+
+    id: str
+    text: str
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook registered with Smartrr."""
+
+    id: str
+    event_type: str
+    url: str
 
 
 class SmartrrError(Exception):
@@ -112,6 +156,18 @@ class SmartrrRejected(SmartrrError):
     def __init__(self, message: str, status: int, detail: str) -> None:
         super().__init__(message, status)
         self.detail = detail
+
+
+class SmartrrBadRequest(SmartrrRejected):
+    """Smartrr refused a request we built (a 4xx other than 401/403/404/409/422): our bug.
+
+    ``sent`` is the body we sent, for the log; the subscriber is never told their order
+    "can no longer be changed" for it.
+    """
+
+    def __init__(self, message: str, status: int, detail: str, sent: str) -> None:
+        super().__init__(message, status, detail)
+        self.sent = sent
 
 
 class SmartrrUnavailable(SmartrrError):
@@ -164,8 +220,8 @@ class SmartrrClient:
         )
         if observe is not None:
             # Every answer, retries included: (method, status, seconds).
-            self._session.hooks["response"].append(
-                lambda response, **_: observe(
+            self.on_response(
+                lambda response: observe(
                     response.request.method or "",
                     response.status_code,
                     response.elapsed.total_seconds(),
@@ -183,6 +239,10 @@ class SmartrrClient:
     ) -> None:
         self.close()
 
+    def on_response(self, callback: Callable[[requests.Response], None]) -> None:
+        """Call ``callback`` with every answer Smartrr gives, retries included."""
+        self._session.hooks["response"].append(lambda response, **_: callback(response))
+
     def close(self) -> None:
         """Release the pooled connections."""
         self._session.close()
@@ -196,7 +256,8 @@ class SmartrrClient:
         seen: set[str] = set()
         passes: list[str | None] = list(wanted) or [None]
         for status in passes:
-            for state in self._iter_pages(status, size, seen):
+            query = {"filterEquals[purchaseStateStatus]": status} if status else {}
+            for state in self._iter_pages("/vendor/purchase-state", query, size, seen):
                 # A server that ignores the filter must not leak other statuses to the caller.
                 if not wanted or state.status in wanted:
                     yield state
@@ -210,38 +271,70 @@ class SmartrrClient:
 
     def customer_purchase_states(self, customer_id: str) -> list[PurchaseState]:
         """List one customer's subscriptions, skipping any item we cannot read."""
-        body = self._request("GET", f"/vendor/customer/{_segment(customer_id)}/purchase-state/")
-        return list(_parse_items(_unwrap_list(body), fallback_customer_id=customer_id))
+        path = f"/vendor/customer/{_segment(customer_id)}/purchase-state/"
+        return list(self._iter_pages(path, {}, MAX_PAGE_SIZE, set(), customer_id))
 
-    def skip(self, customer_id: str, purchase_state_id: str) -> PurchaseState:
-        """Skip the next order."""
-        return self._act(customer_id, purchase_state_id, "skip", {})
+    def skip(self, customer_id: str, purchase_state_id: str, order_at: datetime) -> PurchaseState:
+        """Skip the order billed at ``order_at`` (never a later one)."""
+        return self._act(customer_id, purchase_state_id, "skip", {"date": iso_moment(order_at)})
 
-    def unskip(self, customer_id: str, purchase_state_id: str) -> PurchaseState:
-        """Undo the last skip."""
-        return self._act(customer_id, purchase_state_id, "unskip", {})
+    def unskip(self, customer_id: str, purchase_state_id: str, order_at: datetime) -> PurchaseState:
+        """Restore the skipped order that was billed at ``order_at``."""
+        body = {"date": iso_moment(order_at)}
+        return self._act(customer_id, purchase_state_id, "unskip", body)
 
     def set_next_billing_date(
-        self, customer_id: str, purchase_state_id: str, when: date
+        self, customer_id: str, purchase_state_id: str, when: datetime
     ) -> PurchaseState:
-        """Move the next charge to `when`."""
-        body = {"nextBillingDate": when.isoformat()}
+        """Move the next charge to the moment ``when``."""
+        body = {"date": iso_moment(when)}
         return self._act(customer_id, purchase_state_id, "next-billing-date", body)
 
-    def pause(
-        self, customer_id: str, purchase_state_id: str, unpause_date: date | None = None
-    ) -> PurchaseState:
-        """Pause, optionally resuming automatically on `unpause_date`."""
-        body = {"unpauseDate": unpause_date.isoformat()} if unpause_date else {}
+    def pause(self, customer_id: str, purchase_state_id: str, until: datetime) -> PurchaseState:
+        """Pause until ``until``, when Smartrr resumes the subscription by itself."""
+        body = {"unpauseDate": iso_moment(until)}
         return self._act(customer_id, purchase_state_id, "pause", body)
 
-    def activate(self, customer_id: str, purchase_state_id: str) -> PurchaseState:
-        """Resume a paused subscription."""
-        return self._act(customer_id, purchase_state_id, "activate", {})
+    def activate(
+        self, customer_id: str, purchase_state_id: str, next_billing_at: datetime
+    ) -> PurchaseState:
+        """Resume a paused subscription, its next order billed at ``next_billing_at``."""
+        body = {"nextBillingDate": iso_moment(next_billing_at)}
+        return self._act(customer_id, purchase_state_id, "activate", body)
 
-    def cancel(self, customer_id: str, purchase_state_id: str) -> PurchaseState:
-        """Cancel the subscription."""
-        return self._act(customer_id, purchase_state_id, "cancel", {})
+    def cancel(self, customer_id: str, purchase_state_id: str, reason_id: str) -> PurchaseState:
+        """Cancel the subscription, for the merchant's cancellation reason ``reason_id``."""
+        return self._act(customer_id, purchase_state_id, "cancel", {"reasonId": reason_id})
+
+    def cancellation_reasons(self) -> list[CancellationReason]:
+        """The merchant's cancellation reasons, as Smartrr lists them."""
+        body = self._request("GET", "/vendor/cancellation-reasons")
+        if not isinstance(body, list):
+            raise SmartrrDataError("Smartrr answered the cancellation reasons without a list.")
+        return [reason for raw in body if (reason := _cancellation_reason(raw)) is not None]
+
+    def webhooks(self) -> list[Webhook]:
+        """The webhooks registered for this shop."""
+        body = self._request("GET", "/vendor/webhook")
+        if not isinstance(body, list):
+            raise SmartrrDataError("Smartrr answered the webhook list without a list.")
+        return [hook for raw in body if (hook := _webhook(raw)) is not None]
+
+    def create_webhook(self, event_type: str, url: str) -> Webhook:
+        """Register ``url`` for ``event_type`` (a WebhookEventType name)."""
+        body = self._request(
+            "POST", "/vendor/webhook", json={"eventType": event_type, "url": url}, repeatable=False
+        )
+        hook = _webhook(body)
+        if hook is None:
+            raise SmartrrDataError("Smartrr answered the new webhook with something unreadable.")
+        return hook
+
+    def upcoming_order_sms(self) -> bool | None:
+        """Whether Smartrr sends its own upcoming-order text (None: Smartrr does not say)."""
+        body = self._request("GET", "/vendor/phone")
+        value = _mapping(body).get("sendUpcomingOrderSms")
+        return value if isinstance(value, bool) else None
 
     def check_connection(self) -> None:
         """Make one harmless call; raise the typed error if the URL or token is wrong."""
@@ -260,16 +353,22 @@ class SmartrrClient:
         except (SmartrrNotFound, SmartrrRejected):
             return
 
-    def _iter_pages(self, status: str | None, size: int, seen: set[str]) -> Iterator[PurchaseState]:
+    def _iter_pages(
+        self,
+        path: str,
+        query: Mapping[str, str],
+        size: int,
+        seen: set[str],
+        customer_id: str | None = None,
+    ) -> Iterator[PurchaseState]:
+        """Each purchase state of a paginated list, page by page, each once."""
         page = 0
         while True:
-            params: dict[str, str | int] = {"pageNumber": page, "pageSize": size}
-            if status:
-                params["filterEquals[purchaseStateStatus]"] = status
-            body = self._request("GET", "/vendor/purchase-state", params=params)
+            params: dict[str, str | int] = {"pageNumber": page, "pageSize": size, **query}
+            body = self._request("GET", path, params=params)
             items = _unwrap_list(body)
             fresh = 0
-            for state in _parse_items(items):
+            for state in _parse_items(items, fallback_customer_id=customer_id):
                 if state.id not in seen:
                     seen.add(state.id)
                     fresh += 1
@@ -298,7 +397,10 @@ class SmartrrClient:
                 if state.id == purchase_state_id:
                     return state
             raise SmartrrDataError(f"Smartrr did not return subscription {purchase_state_id}.")
-        return _parse_purchase_state(_unwrap_one(body), fallback_customer_id=customer_id)
+        # pause, activate and cancel wrap the state: {"newCustomerPurchaseState": {...}}.
+        wrapped = _mapping(body).get("newCustomerPurchaseState")
+        raw = wrapped if isinstance(wrapped, dict) else _unwrap_one(body)
+        return _parse_purchase_state(raw, fallback_customer_id=customer_id)
 
     def _request(
         self,
@@ -373,7 +475,17 @@ class SmartrrClient:
         if status == 404:
             return SmartrrNotFound(f"Smartrr found nothing at {what} (404).", status)
         suffix = f": {detail}" if detail else "."
-        return SmartrrRejected(f"Smartrr rejected {what} ({status}){suffix}", status, detail)
+        message = f"Smartrr rejected {what} ({status}){suffix}"
+        if status in _REFUSALS:
+            return SmartrrRejected(message, status, detail)
+        sent = response.request.body or b""
+        count_bad_request(what)
+        return SmartrrBadRequest(
+            message,
+            status,
+            detail,
+            self._scrub(sent.decode(errors="replace") if isinstance(sent, bytes) else sent),
+        )
 
     def _decode(self, what: str, response: requests.Response) -> Any:
         if not response.content.strip():
@@ -396,8 +508,9 @@ class SmartrrConnection:
     use, so building an app stays free of side effects.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, database: Database) -> None:
         self._settings = settings
+        self._database = database
         self._lock = threading.Lock()
         self._client: SmartrrClient | None = None
         self.sandbox: SandboxServer | None = None
@@ -423,7 +536,8 @@ class SmartrrConnection:
         if settings.smartrr_api_token:
             url, token = settings.smartrr_api_url, settings.smartrr_api_token
         else:
-            self.sandbox = SandboxServer().start()
+            # Its data lives in our database: every process shares one sandbox.
+            self.sandbox = embedded(self._database).start()
             log.info(
                 "No SMARTRR_API_TOKEN: using the built-in Smartrr sandbox at %s", self.sandbox.url
             )
@@ -437,9 +551,9 @@ class SmartrrConnection:
         )
 
 
-def init_app(app: Flask, settings: Settings) -> SmartrrConnection:
+def init_app(app: Flask, settings: Settings, database: Database) -> SmartrrConnection:
     """Register the app's Smartrr connection in ``app.extensions["smartrr"]``."""
-    connection = SmartrrConnection(settings)
+    connection = SmartrrConnection(settings, database)
     app.extensions["smartrr"] = connection
     return connection
 
@@ -541,7 +655,6 @@ def _parse_purchase_state(raw: Any, fallback_customer_id: str | None = None) -> 
         line_items=tuple(_line_items(raw.get("stLineItems"))),
         interval_unit=unit,
         interval_count=count,
-        unpause_at=_moment(raw.get("unpauseDate", raw.get("unpauseAt")), state_id),
     )
 
 
@@ -567,7 +680,12 @@ def _customer(raw: dict[str, Any], state_id: str, fallback_id: str | None) -> Cu
         id=_required_id(cust, "id", f"subscription {state_id} customer"),
         shopify_id=_text(cust.get("shopifyId")),
         email=_text(cust.get("email")),
-        phone=_first_text(*((source, "phone") for source in (cust, *addresses))),
+        # A customer with no phone of their own may still have one Smartrr inferred.
+        phone=_first_text(
+            (cust, "phone"),
+            (cust, "inferredPhone"),
+            *((address, "phone") for address in addresses),
+        ),
         first_name=_text(cust.get("firstName")),
         last_name=_text(cust.get("lastName")),
         time_zone=_time_zone([cust, *addresses]),
@@ -600,46 +718,68 @@ def _time_zone(sources: list[Any]) -> str | None:
 
 
 def _line_items(raw: Any) -> Iterator[LineItem]:
+    """Line items as the document names them: the variant at ``vnt``, its product at
+    ``vnt.purchasable`` where the answer carries it."""
     if not isinstance(raw, list):
         return
     for entry in raw:
         if not isinstance(entry, dict):
             continue
         variant = _mapping(entry.get("vnt"))
-        product = _mapping(variant.get("product"))
-        title = _first_text(
-            (entry, "productName"),
-            (entry, "productTitle"),
-            (product, "productTitle"),
-            (entry, "title"),
-        )
-        variant_title = _first_text(
-            (entry, "variantName"), (entry, "variantTitle"), (variant, "variantTitle")
-        )
+        product = _mapping(variant.get("purchasable"))
+        variant_name = _text(variant.get("purchasableVariantName"))
+        title = _text(product.get("purchasableName")) or variant_name
         if title is None:
             continue
         quantity = _int_or_none(entry.get("quantity"))
         yield LineItem(
             product_title=title,
-            variant_title=variant_title,
+            variant_title=variant_name if variant_name != title else None,
             quantity=quantity if quantity is not None and quantity > 0 else 1,
+            id=_text(entry.get("id")),
+            is_add_on=entry.get("isAddOn") is True,
         )
 
 
 def _schedule(raw: dict[str, Any]) -> tuple[str | None, int | None]:
-    selling_plan = _mapping(raw.get("sellingPlan"))
-    candidates = (
-        (_mapping(raw.get("schedule")), "unit", "frequency"),
-        (selling_plan, "interval", "intervalCount"),
-        (_mapping(selling_plan.get("billingPolicy")), "interval", "intervalCount"),
-        (_mapping(raw.get("billingPolicy")), "interval", "intervalCount"),
+    """The cadence from the schedule's RRULE ("FREQ=WEEKLY;INTERVAL=2" → week, 2)."""
+    rule = _text(_mapping(raw.get("schedule")).get("deliveryRRuleString"))
+    if rule is None:
+        return None, None
+    parts = dict(
+        part.split("=", 1) for part in rule.upper().removeprefix("RRULE:").split(";") if "=" in part
     )
-    for block, unit_key, count_key in candidates:
-        unit = _text(block.get(unit_key))
-        if unit is not None:
-            unit = unit.lower()
-            return _UNIT_ALIASES.get(unit, unit), _int_or_none(block.get(count_key))
-    return None, None
+    unit = _RRULE_UNITS.get(parts.get("FREQ", ""))
+    if unit is None:
+        return None, None
+    count = _int_or_none(parts.get("INTERVAL", "1"))
+    return unit, count if count is not None and count > 0 else 1
+
+
+def _cancellation_reason(raw: Any) -> CancellationReason | None:
+    if not isinstance(raw, dict) or _text(raw.get("id")) is None:
+        return None
+    text = raw.get("text")
+    # The document types the text as an object of translations; take English or the first.
+    if isinstance(text, dict):
+        text = text.get("en") or next((v for v in text.values() if isinstance(v, str)), None)
+    label = _text(text) or _text(raw.get("reasonType")) or str(raw["id"])
+    return CancellationReason(id=str(raw["id"]), text=label, archived=raw.get("isArchived") is True)
+
+
+def _webhook(raw: Any) -> Webhook | None:
+    hook = _mapping(raw)
+    id_, event_type, url = (_text(hook.get(key)) for key in ("id", "eventType", "url"))
+    if id_ is None or event_type is None or url is None:
+        return None
+    return Webhook(id=id_, event_type=event_type, url=url)
+
+
+def iso_moment(moment: datetime) -> str:
+    """A moment as the document's ISODateString: ``YYYY-MM-DDTHH:mm:ss.sssZ`` in UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to Smartrr")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _moment(value: Any, state_id: str) -> datetime | None:

@@ -19,10 +19,12 @@ from bot.event_changes import announce, queue_resume_reminders, snapshot
 from bot.models import Subscriber, Subscription, utcnow
 from bot.phones import normalize
 from bot.shop import SHOP_ID, ensure_shop
-from bot.smartrr import PurchaseState, SmartrrClient
+from bot.smartrr import PurchaseState, SmartrrClient, SmartrrNotFound
 
 log = logging.getLogger(__name__)
 
+#: The statuses of running subscriptions, which a sync lists (FAILED: a payment failed).
+LISTED = ("ACTIVE", "PAUSED", "FAILED")
 #: Subscriptions written per transaction (SQLite takes fewer: `Database.batch_rows`).
 BATCH = 500
 
@@ -77,7 +79,6 @@ class StateRows:
                     "products": state.products[:500],
                     "interval_unit": state.interval_unit,
                     "interval_count": state.interval_count,
-                    "unpause_at": state.unpause_at,
                     "synced_at": now,
                 },
             )
@@ -114,8 +115,29 @@ def write_rows(session: Session, rows: StateRows) -> int:
         keys=("smartrr_id",),
         returning="smartrr_id",
     )
+    # Smartrr's state does not say when a pause ends; what we know of it ends with the pause.
+    session.execute(
+        update(Subscription)
+        .where(
+            Subscription.smartrr_id.in_([row["smartrr_id"] for _, row in rows.subscriptions]),
+            Subscription.status != "PAUSED",
+            Subscription.unpause_at.is_not(None),
+        )
+        .values(unpause_at=None)
+    )
     session.expire_all()
     return len(rows.subscriptions)
+
+
+def _reread(client: SmartrrClient, shopify_ids: list[str]) -> list[PurchaseState]:
+    """The current states of these subscriptions; those Smartrr no longer has are left out."""
+    found = []
+    for shopify_id in shopify_ids:
+        try:
+            found.append(client.get_purchase_state(shopify_id))
+        except SmartrrNotFound:
+            continue
+    return found
 
 
 def _batches(items: Iterable[PurchaseState], size: int) -> Iterator[list[PurchaseState]]:
@@ -145,11 +167,12 @@ class SyncResult:
 
 
 def run_sync(database: Database, client: SmartrrClient, settings: Settings) -> SyncResult:
-    """Pull every ACTIVE and PAUSED subscription; one transaction per batch.
+    """Pull every running subscription (ACTIVE, PAUSED, FAILED); one transaction per batch.
 
-    Subscriptions we knew as active or paused that Smartrr no longer lists
-    were cancelled (or deleted) there: they are marked CANCELLED, which also
-    stops their pending notices. Changes the webhooks missed are announced
+    Subscriptions we knew as running that Smartrr no longer lists are read
+    again one by one: they keep the status Smartrr gives them now (EXPIRED,
+    CANCELLED), and the ones it no longer has are marked CANCELLED. Either way
+    their pending notices stop. Changes the webhooks missed are announced
     (event texts), and paused subscriptions restarting soon get their reminder.
     """
     started = utcnow()
@@ -158,7 +181,7 @@ def run_sync(database: Database, client: SmartrrClient, settings: Settings) -> S
         # The first sync of an installation finds every subscription new: no welcomes then.
         welcome = session.scalar(select(Subscription.id).limit(1)) is not None
     synced = 0
-    pages = client.iter_purchase_states(("ACTIVE", "PAUSED"))
+    pages = client.iter_purchase_states(LISTED)
     for batch in _read_ahead(_batches(pages, database.batch_rows(BATCH))):
         now = utcnow()
         rows = StateRows.of(batch, now)
@@ -166,19 +189,24 @@ def run_sync(database: Database, client: SmartrrClient, settings: Settings) -> S
             before = snapshot(session, [state.id for state in batch])
             synced += write_rows(session, rows)
             announce(session, settings, before, now, welcome=welcome)
+    unlisted = (Subscription.synced_at < started, Subscription.status.in_(LISTED))
+    with database.read() as session:
+        vanished = list(
+            session.execute(
+                select(Subscription.smartrr_id, Subscription.shopify_id).where(*unlisted)
+            )
+        )
+    # No longer listed as running: ask for each what it is now (expired is not cancelled).
+    found = _reread(client, [shopify_id for _, shopify_id in vanished if shopify_id])
     with database.begin() as session:
         now = utcnow()
-        unlisted = (
-            Subscription.synced_at < started,
-            Subscription.status.in_(("ACTIVE", "PAUSED")),
-        )
-        before = snapshot(
-            session, session.scalars(select(Subscription.smartrr_id).where(*unlisted))
-        )
+        before = snapshot(session, [smartrr_id for smartrr_id, _ in vanished])
+        write_rows(session, StateRows.of(found, now))
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Subscription).where(*unlisted).values(status="CANCELLED")
         )
-        gone = result.rowcount
+        # Gone: no longer running, whether Smartrr still has it (cancelled, expired) or not.
+        gone = result.rowcount + sum(state.status not in LISTED for state in found)
         announce(session, settings, before, now)
         queue_resume_reminders(session, settings, now)
         if synced >= ANALYZE_AFTER:

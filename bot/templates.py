@@ -110,9 +110,22 @@ _SPECS = (
         ("max_delay_days",),
     ),
     TemplateSpec(
+        "pause_options",
+        "Pause options",
+        "The subscriber replied PAUSE without saying for how long; options are the pause "
+        "lengths set in Settings.",
+        ("options",),
+    ),
+    TemplateSpec(
+        "pause_refused",
+        "Pause refused",
+        "The requested pause is longer than the longest pause set in Settings, or in the past.",
+        ("max_pause_days",),
+    ),
+    TemplateSpec(
         "pause_confirmed",
         "Pause confirmed",
-        "The subscription was paused; resume_date is empty when it does not resume by itself.",
+        "The subscription was paused until resume_date, when it restarts by itself.",
         (*SUBSCRIPTION_VARIABLES, "resume_date"),
     ),
     TemplateSpec(
@@ -296,6 +309,7 @@ SAMPLE_VARIABLES: dict[str, str] = {
     "new_delivery_date": "Dec 19",
     "options": "1 for 1 week, 2 for 2 weeks, 3 for 1 month",
     "max_delay_days": "60",
+    "max_pause_days": "92",
     "resume_date": "Jan 9",
     "status": "ACTIVE",
     "reason": "This order is already being prepared for shipping.",
@@ -303,6 +317,7 @@ SAMPLE_VARIABLES: dict[str, str] = {
 # `options` means different lists in different templates; previews should read naturally.
 _SAMPLE_OVERRIDES: dict[str, dict[str, str]] = {
     "which_subscription": {"options": "1) Dark Roast Coffee on Dec 5, 2) Green Tea on Dec 9"},
+    "pause_options": {"options": "1) 1 month 2) 2 months 3) 3 months"},
 }
 
 

@@ -23,6 +23,8 @@ from bot.events import describe
 from bot.group_commit import GroupInsert
 from bot.models import InboundMessage, SmartrrEvent
 from bot.phones import mask
+from bot.smartrr_webhooks import PATH as SMARTRR_WEBHOOK_PATH
+from bot.smartrr_webhooks import SECRET_PARAMETER
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,7 @@ def status() -> Response:
     return Response("", status=204)
 
 
-@bp.post("/smartrr/webhook")
+@bp.post(SMARTRR_WEBHOOK_PATH)
 def smartrr_webhook() -> tuple[Response, int]:
     """Store a Smartrr event once (by its id, else a hash of its body) and answer at once."""
     _require_smartrr_secret()
@@ -190,7 +192,7 @@ def _require_smartrr_secret() -> None:
     offered = [
         request.headers.get(SMARTRR_SECRET_HEADER, ""),
         bearer.strip() if scheme.lower() == "bearer" else "",
-        request.args.get("token", ""),
+        request.args.get(SECRET_PARAMETER, ""),
     ]
     expected = secret.encode()
     # Every candidate is compared, in constant time, so timing says nothing.

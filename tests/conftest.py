@@ -49,6 +49,32 @@ def additions(seen: list[int]) -> list[int]:
     return [after - before for before, after in pairwise([0, *seen]) if after > before]
 
 
+def product_name(item: dict[str, Any]) -> str:
+    """A sandbox line item's product name, where Smartrr's document puts it."""
+    return str(item["vnt"]["purchasable"]["purchasableName"])
+
+
+def portal_body(store: Any, state: dict[str, Any], action: str, body: Any = None) -> Any:
+    """The body Smartrr's own portal would send for ``action``, as the document has it.
+
+    A bare date becomes 14:00 UTC that day; a pause without an end lasts 60 days; a
+    resume keeps the paused order date; a cancel gives the merchant's first reason.
+    """
+    body = dict(body or {})
+    if "nextBillingDate" in body and action == "next-billing-date":
+        body = {"date": body["nextBillingDate"]}
+    for key, value in body.items():
+        if isinstance(value, str) and len(value) == 10:
+            body[key] = f"{value}T14:00:00.000Z"
+    if action == "pause":
+        body.setdefault("unpauseDate", "2027-01-22T14:00:00.000Z")
+    if action == "activate":
+        body.setdefault("nextBillingDate", state["nextBillingDate"])
+    if action == "cancel":
+        body.setdefault("reasonId", store.cancellation_reasons()[0]["id"])
+    return body
+
+
 def pytest_report_header() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     return f"database: {url}" if url else "database: SQLite (TEST_DATABASE_URL unset)"

@@ -1,31 +1,48 @@
-"""The go-live checklist at /console/setup: live connection checks, acknowledgements, the
-sending switch that only opens with every item done, and the event-text switches."""
+"""The go-live checklist at /console/setup: live connection checks, the Smartrr webhooks,
+Smartrr's own upcoming-order text, acknowledgements, the sending switch that only opens with
+every item done, and the event-text switches."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
-from test_console_support import Console, signed_in
+from test_console_support import Console, signed_in, upcoming_text_in_smartrr
 from twilio_fake import TwilioFake
 
 from bot import create_app
+from bot.console.setup import Item, upcoming_text_item
 from bot.db import get_db
 from bot.models import Shop
 from bot.sandbox import SandboxServer
-from bot.smartrr import NO_ID, SmartrrAuthError, SmartrrClient
+from bot.smartrr import NO_ID, SmartrrAuthError, SmartrrClient, Webhook
+from bot.smartrr_webhooks import EVENT_TYPES
 
 READY_TO_ACKNOWLEDGE = ("templates", "smartrr-notice")
+SECRET = "s3cret+with/odd&chars"
+WEBHOOK_URL = "https://bot.example.com/smartrr/webhook?token=s3cret%2Bwith%2Fodd%26chars"
+SHOWN_URL = "https://bot.example.com/smartrr/webhook?token=••••"
+
+
+@pytest.fixture
+def config(config: dict[str, Any]) -> dict[str, Any]:
+    return {**config, "SMARTRR_WEBHOOK_SECRET": SECRET}
+
+
+def registered(sandbox: SandboxServer) -> list[Webhook]:
+    with SmartrrClient(sandbox.url, sandbox.token or "") as client:
+        return client.webhooks()
 
 
 def item(page: str, key: str) -> str:
     """The text of one checklist item, tags stripped."""
-    match = re.search(rf'<li class="card" id="item-{key}".*?</li>', page, re.S)
+    match = re.search(rf'<li class="card" id="item-{key}".*?(?=<li class="card"|</ol>)', page, re.S)
     assert match, f"no item {key}"
-    return " ".join(re.sub(r"<[^>]+>", " ", match.group(0)).split())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match.group(0))).split())
 
 
 def shop(session: Session) -> Shop:
@@ -51,16 +68,20 @@ def test_the_checklist_checks_both_connections_live(console: Console) -> None:
         assert "To do" in item(page, key)
 
 
-def test_sending_turns_on_only_with_every_item_done(console: Console, session: Session) -> None:
+def test_sending_turns_on_only_with_every_item_done(
+    console: Console, session: Session, sandbox: SandboxServer
+) -> None:
     console.post("/console/setup/sending", {"sending": "off"})
     page = console.text("/console/setup")
     assert "Dry run: sending is off." in page
     assert re.search(r'<button type="submit" disabled[^>]*>Enable sending', page)
 
     refused = console.post("/console/setup/sending", {"sending": "on"}, follow_redirects=True)
-    assert "Not yet: finish “Messages reviewed”, “I have turned off Smartrr" in refused.text
+    assert "Not yet: finish “Smartrr webhooks”, “Messages reviewed”, “" in refused.text
     assert shop(session).sending_enabled is False
 
+    console.post("/console/setup/webhooks")
+    upcoming_text_in_smartrr(sandbox, on=False)
     for key in READY_TO_ACKNOWLEDGE:
         console.post(f"/console/setup/acknowledge/{key}")
     page = console.text("/console/setup")
@@ -152,3 +173,128 @@ def test_a_sender_owned_by_the_account_is_verified_by_number(
     page = console.text("/console/setup")
 
     assert "+15005550006 is not a number of this account." in item(page, "twilio")
+
+
+def test_the_webhooks_item_lists_what_is_missing_without_the_secret(console: Console) -> None:
+    page = console.text("/console/setup")
+
+    webhooks = item(page, "webhooks")
+    assert "To do" in webhooks
+    assert f"{len(EVENT_TYPES)} of the {len(EVENT_TYPES)} event types" in webhooks
+    assert SHOWN_URL in webhooks
+    for kind in EVENT_TYPES:
+        assert f"{kind}: missing" in webhooks
+    assert "Register the missing webhooks" in webhooks
+    assert "s3cret" not in page
+
+
+def test_registering_creates_each_missing_webhook_once(
+    console: Console, sandbox: SandboxServer
+) -> None:
+    first = console.post("/console/setup/webhooks", follow_redirects=True)
+    assert f"Registered {len(EVENT_TYPES)} webhooks (0 already registered)." in first.text
+    hooks = registered(sandbox)
+    assert sorted(hook.event_type for hook in hooks) == sorted(EVENT_TYPES)
+    assert {hook.url for hook in hooks} == {WEBHOOK_URL}
+
+    again = console.post("/console/setup/webhooks", follow_redirects=True)
+    assert f"Registered 0 webhooks ({len(EVENT_TYPES)} already registered)." in again.text
+    assert len(registered(sandbox)) == len(EVENT_TYPES)
+    webhooks = item(again.text, "webhooks")
+    assert "To do" not in webhooks
+    assert "Register the missing webhooks" not in webhooks
+    assert "s3cret" not in again.text
+
+
+def test_the_registered_url_is_one_the_bot_accepts(app: Flask, console: Console) -> None:
+    path, _, query = WEBHOOK_URL.removeprefix("https://bot.example.com").partition("?")
+
+    answer = app.test_client().post(f"{path}?{query}", json={"eventId": "evt-1"})
+
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "stored"}
+
+
+def test_a_webhook_with_an_old_secret_is_named(console: Console, sandbox: SandboxServer) -> None:
+    with SmartrrClient(sandbox.url, sandbox.token or "") as client:
+        client.create_webhook(
+            "SUBSCRIPTION_SKIP", "https://bot.example.com/smartrr/webhook?token=old"
+        )
+        client.create_webhook("SUBSCRIPTION_SKIP", "https://elsewhere.example/hook")
+
+    webhooks = item(console.text("/console/setup"), "webhooks")
+
+    assert "SUBSCRIPTION_SKIP: missing" in webhooks
+    assert "SUBSCRIPTION_SKIP to https://bot.example.com/smartrr/webhook?token=old" in webhooks
+    assert "an old secret" in webhooks
+    assert "elsewhere.example" not in webhooks
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"SMARTRR_WEBHOOK_SECRET": None}, "Set SMARTRR_WEBHOOK_SECRET"),
+        ({"PUBLIC_BASE_URL": None}, "Set PUBLIC_BASE_URL to the https:// address"),
+        ({"PUBLIC_BASE_URL": "http://bot.example.com"}, "(it is reached at http://bot.example"),
+    ],
+    ids=["no-secret", "no-public-url", "plain-http"],
+)
+def test_without_a_secret_or_an_https_address_the_item_says_what_to_set(
+    app: Flask, config: dict[str, Any], overrides: dict[str, Any], words: str
+) -> None:
+    other = create_app({**config, **overrides})
+    try:
+        console = signed_in(other)
+        page = console.text("/console/setup")
+        refused = console.post("/console/setup/webhooks", follow_redirects=True)
+    finally:
+        other.extensions["smartrr"].close()
+        get_db(other).dispose()
+
+    assert "To do" in item(page, "webhooks")
+    assert words in item(page, "webhooks")
+    assert "Register the missing webhooks" not in page
+    assert words in refused.text
+
+
+def test_smartrr_refusing_the_registration_is_said(
+    console: Console, sandbox: SandboxServer
+) -> None:
+    sandbox.store.fail_next(1, status=403)
+
+    refused = console.post("/console/setup/webhooks", follow_redirects=True)
+
+    assert "Webhooks not registered: Smartrr refused the API token (403)" in refused.text
+
+
+MANUAL = Item("smartrr-notice", "I have turned off …", False, "Otherwise …", manual=True)
+
+
+def test_smartrrs_own_upcoming_text_is_checked_in_smartrr_when_it_says() -> None:
+    still_on = upcoming_text_item(True, MANUAL)
+    assert not still_on.done and not still_on.manual
+    assert "Turn off Smartrr's upcoming-order text in Smartrr → Settings → SMS" in still_on.detail
+    assert "or subscribers get two" in still_on.detail
+
+    off = upcoming_text_item(False, MANUAL)
+    assert off.done and not off.manual
+    assert off.key == "smartrr-notice"
+
+
+def test_when_smartrr_does_not_say_the_merchant_confirms_the_upcoming_text() -> None:
+    assert upcoming_text_item(None, MANUAL) is MANUAL
+
+
+def test_smartrrs_upcoming_text_is_read_from_smartrr_not_acknowledged(
+    console: Console, sandbox: SandboxServer
+) -> None:
+    upcoming_text_in_smartrr(sandbox, on=True)
+    still_on = item(console.text("/console/setup"), "smartrr-notice")
+    assert "To do" in still_on
+    assert "Turn off Smartrr's upcoming-order text in Smartrr → Settings → SMS" in still_on
+    assert "I have turned it off" not in still_on
+
+    upcoming_text_in_smartrr(sandbox, on=False)
+    off = item(console.text("/console/setup"), "smartrr-notice")
+    assert "To do" not in off
+    assert "Checked in Smartrr just now." in off

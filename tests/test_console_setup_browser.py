@@ -1,5 +1,6 @@
-"""The go-live checklist in a real headless Chromium: from a dry run, through the
-acknowledgements, to sending and back (fixtures of test_console_browser)."""
+"""The go-live checklist in a real headless Chromium: from a dry run, through the webhooks,
+Smartrr's own upcoming-order text and the acknowledgements, to sending and back (fixtures
+of test_console_browser)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ from test_console_browser import base_url as base_url
 from test_console_browser import browser as browser
 from test_console_browser import expect, shot, sign_in
 from test_console_browser import page as page
-from test_console_support import create_account
+from test_console_support import create_account, upcoming_text_in_smartrr
 
 from bot import create_app
 from bot.db import get_db
 from bot.models import Shop
+from bot.sandbox import SandboxServer
+from bot.smartrr_webhooks import EVENT_TYPES
 
 
 @pytest.fixture
 def live_app(app: Flask, config: dict[str, Any]) -> Iterator[Flask]:
-    """The app with a Smartrr token (the sandbox's) and Twilio: both connections work."""
-    connected = create_app(config)
+    """The app with a Smartrr token (the sandbox's), a webhook secret and Twilio: both
+    connections work."""
+    connected = create_app({**config, "SMARTRR_WEBHOOK_SECRET": "browser-secret"})
     create_account(connected)
     connected.test_cli_runner().invoke(args=["sending", "off"])
     yield connected
@@ -40,7 +44,9 @@ def sending_enabled(app: Flask) -> bool:
 def test_the_checklist_leads_from_a_dry_run_to_sending_and_back(
     page: Any,
     live_app: Flask,
+    sandbox: SandboxServer,
 ) -> None:
+    upcoming_text_in_smartrr(sandbox, on=True)
     sign_in(page, "/console/setup")
     expect(page.get_by_role("heading", name="Go live")).to_be_visible()
     expect(page.get_by_role("link", name="Go live")).to_have_attribute("aria-current", "page")
@@ -51,11 +57,18 @@ def test_the_checklist_leads_from_a_dry_run_to_sending_and_back(
     expect(enable).to_be_disabled()
     shot(page, "setup")
 
+    page.get_by_role("button", name="Register the missing webhooks").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Registered {len(EVENT_TYPES)} webhooks")
+    expect(page.locator("#item-webhooks")).to_contain_text("Done")
     page.get_by_role("button", name="I have reviewed the messages").click()
     expect(page.get_by_role("status")).to_contain_text("Noted.")
     expect(enable).to_be_disabled()
-    page.get_by_role("button", name="I have turned it off").click()
-    expect(page.locator("#item-smartrr-notice")).to_contain_text("Done")
+    notice = page.locator("#item-smartrr-notice")
+    expect(notice).to_contain_text("Turn off Smartrr's upcoming-order text")
+    expect(notice.get_by_role("button")).to_have_count(0)
+    upcoming_text_in_smartrr(sandbox, on=False)  # as the merchant does in Smartrr
+    page.reload()
+    expect(notice).to_contain_text("Done")
     expect(enable).to_be_enabled()
 
     enable.click()

@@ -1,13 +1,16 @@
 """Helpers shared by the console tests (no tests here): a signed-in test client that sends
-the CSRF token with every form, as the console's own pages do."""
+the CSRF token with every form, as the console's own pages do, and Smartrr's own settings."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
+
+from bot.sandbox import SandboxServer
 
 EMAIL = "owner@beanclub.example"
 PASSWORD = "correct horse battery"
@@ -62,3 +65,14 @@ def signed_in(app: Flask) -> Console:
     response = console.sign_in()
     assert response.status_code == 302, response.get_data(as_text=True)
     return console
+
+
+def upcoming_text_in_smartrr(sandbox: SandboxServer, *, on: bool) -> None:
+    """Switch Smartrr's own upcoming-order text, through the document's POST /vendor/phone."""
+    answer = requests.post(
+        f"{sandbox.url}/vendor/phone",
+        json={"phoneNumber": "+18885550123", "twilioAccountSid": "", "sendUpcomingOrderSms": on},
+        headers={"x-smartrr-access-token": sandbox.token or ""},
+        timeout=5,
+    )
+    answer.raise_for_status()

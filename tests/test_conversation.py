@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import SEED_NOW, Phone
+from conftest import SEED_NOW, Phone, product_name
 from flask import Flask
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory, StepTickTimeFactory
@@ -78,7 +78,7 @@ class Bot:
             s
             for s in self.sandbox.store.states()
             if s["custRel"]["phone"] == number
-            and any(product in item["productName"] for item in s["stLineItems"])
+            and any(product in product_name(item) for item in s["stLineItems"])
         )
 
     def last_inbound(self) -> InboundMessage:
@@ -286,7 +286,7 @@ def test_skip_after_undo_for_the_same_notice_skips_again(bot: Bot) -> None:
     [
         ("skip", "/unskip", lambda s: billing_day(s) == "2026-11-26"),
         ("delay 2 weeks", "/next-billing-date", lambda s: billing_day(s) == "2026-11-26"),
-        ("pause", "/activate", lambda s: s["purchaseStateStatus"] == "ACTIVE"),
+        ("pause for 1 month", "/activate", lambda s: s["purchaseStateStatus"] == "ACTIVE"),
     ],
 )
 def test_undo_reverses_the_last_action(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +11,10 @@ from test_conversation import bot as bot  # the fixture, shared
 
 from bot.models import Shop, TemplateVersion
 from bot.shop import SHOP_ID
+from bot.smartrr import SmartrrClient
 from bot.templates import CATALOG, COMMON_VARIABLES
+
+SOFIA = "+13034512298"  # Denver: Vitamin Pack bills Nov 27
 
 
 def shop(bot: Bot, **values: Any) -> None:
@@ -21,6 +24,13 @@ def shop(bot: Bot, **values: Any) -> None:
     for name, value in values.items():
         setattr(row, name, value)
     bot.session.commit()
+
+
+def allow_cancel(bot: Bot) -> None:
+    """Allow cancelling by text, filed under the first of the merchant's Smartrr reasons."""
+    with SmartrrClient(bot.sandbox.url, bot.sandbox.token or "") as client:
+        reason = client.cancellation_reasons()[0]
+    shop(bot, cancel_by_text=True, cancel_reason_id=reason.id)
 
 
 def wording(bot: Bot, name: str, source: str) -> None:
@@ -47,7 +57,7 @@ def test_cancel_my_subscription_answers_with_the_account_page_by_default(bot: Bo
 
 def test_when_the_merchant_allows_it_cancel_needs_yes_and_then_cancels(bot: Bot) -> None:
     bot.worker.sync()
-    shop(bot, cancel_by_text=True)
+    allow_cancel(bot)
 
     [question] = bot.text(MARCUS, "I want to cancel my subscription")
     assert "Reply YES to confirm cancelling your subscription (Protein Bars)" in question
@@ -63,7 +73,7 @@ def test_when_the_merchant_allows_it_cancel_needs_yes_and_then_cancels(bot: Bot)
 
 def test_a_yes_after_the_cancel_question_expired_cancels_nothing(bot: Bot) -> None:
     bot.worker.sync()
-    shop(bot, cancel_by_text=True)
+    allow_cancel(bot)
     bot.text(MARCUS, "cancel my subscription")
 
     bot.later(timedelta(hours=25))
@@ -75,7 +85,7 @@ def test_a_yes_after_the_cancel_question_expired_cancels_nothing(bot: Bot) -> No
 
 def test_cancel_with_two_subscriptions_asks_which_then_confirms(bot: Bot) -> None:
     bot.worker.sync()
-    shop(bot, cancel_by_text=True)
+    allow_cancel(bot)
     bot.text(MAYA, "cancel my subscription")
 
     [question] = bot.text(MAYA, "2")
@@ -95,32 +105,85 @@ def test_pause_for_two_months_sets_the_date_it_resumes_by_itself(bot: Bot) -> No
     [reply] = bot.text(MARCUS, "pause for 2 months")
 
     state = bot.state(MARCUS)
-    assert (state["purchaseStateStatus"], state["unpauseDate"]) == ("PAUSED", "2027-01-23")
+    assert state["purchaseStateStatus"] == "PAUSED"
+    # Jan 23 at the order's own time of day in Chicago (8:00, 14:00 UTC).
+    assert bot.sandbox.store.unpause_date(state["id"]) == datetime(2027, 1, 23, 14, tzinfo=UTC)
     assert reply == (
         "Bean Club: Your subscription (Protein Bars) is paused and will restart on Jan 23. "
         "Reply RESUME anytime to restart it sooner."
     )
 
 
-def test_pause_without_a_duration_lasts_until_resumed(bot: Bot) -> None:
+def test_a_bare_pause_asks_how_long_and_takes_a_number_or_a_duration(bot: Bot) -> None:
     bot.worker.sync()
 
-    [reply] = bot.text(MARCUS, "PAUSE")
+    [question] = bot.text(MARCUS, "PAUSE")
+    assert question == (
+        "Bean Club: How long should we pause your subscription? "
+        "Reply 1) 1 month 2) 2 months 3) 3 months."
+    )
+    assert bot.puts("/pause") == []
+    [reply] = bot.text(MARCUS, "2")
 
-    assert bot.state(MARCUS)["unpauseDate"] is None
-    assert "is paused. Reply RESUME anytime to restart it." in reply
+    state = bot.state(MARCUS)
+    assert bot.sandbox.store.unpause_date(state["id"]) == datetime(2027, 1, 23, 14, tzinfo=UTC)
+    assert "is paused and will restart on Jan 23" in reply
+
+    bot.text(SOFIA, "pause")
+    [reply] = bot.text(SOFIA, "6 weeks")
+    assert "will restart on Jan 4" in reply
 
 
-def test_resume_restarts_a_paused_subscription(bot: Bot) -> None:
+def test_the_merchant_sets_the_pause_options_and_the_longest_pause(bot: Bot) -> None:
+    bot.worker.sync()
+    shop(bot, pause_options="2 weeks, 1 month", max_pause_days=31)
+
+    [question] = bot.text(MARCUS, "pause")
+    [refused] = bot.text(MARCUS, "pause for 3 months")
+
+    assert question.endswith("Reply 1) 2 weeks 2) 1 month.")
+    assert "You can pause it for up to 31 days" in refused
+    assert bot.puts("/pause") == []
+    assert "will restart on Dec 7" in bot.text(MARCUS, "pause for 2 weeks")[0]
+
+
+def test_resume_restarts_a_paused_subscription_on_its_next_date(bot: Bot) -> None:
     bot.worker.sync()
 
     [reply] = bot.text(DANA, "RESUME")
 
-    assert bot.state(DANA)["purchaseStateStatus"] == "ACTIVE"
+    state = bot.state(DANA)
+    assert state["purchaseStateStatus"] == "ACTIVE"
+    assert state["nextBillingDate"] == "2026-11-29T14:00:00.000Z"
     assert reply == (
         "Bean Club: Welcome back! Your subscription (House Blend Coffee x2) is active again. "
         "Your next order is on Nov 29."
     )
+
+
+def test_undo_of_a_resume_pauses_again_until_the_first_resume_date(bot: Bot) -> None:
+    bot.worker.sync()
+    bot.text(MARCUS, "pause for 2 months")
+    bot.text(MARCUS, "resume")
+
+    [reply] = bot.text(MARCUS, "undo")
+
+    state = bot.state(MARCUS)
+    assert state["purchaseStateStatus"] == "PAUSED"
+    assert bot.sandbox.store.unpause_date(state["id"]) == datetime(2027, 1, 23, 14, tzinfo=UTC)
+    assert reply.startswith("Bean Club: Done, we undid your last change.")
+    assert "Nov 26" in reply  # the order date Smartrr holds for the paused subscription
+
+
+def test_undo_of_a_pause_resumes_on_the_original_next_date(bot: Bot) -> None:
+    bot.worker.sync()
+    bot.text(MARCUS, "pause for 2 months")
+
+    [reply] = bot.text(MARCUS, "undo")
+
+    state = bot.state(MARCUS)
+    assert (state["purchaseStateStatus"], billing_day(state)) == ("ACTIVE", "2026-11-26")
+    assert "Your next order (Protein Bars) is on Nov 26" in reply
 
 
 def test_resume_when_nothing_is_paused_and_skip_when_paused_are_answered_plainly(
@@ -234,6 +297,8 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     "delay_options": ({}, [(MARCUS, "delay")]),
     "delay_confirmed": ({}, [(MARCUS, "delay 2 weeks")]),
     "delay_refused": ({}, [(MARCUS, "delay 6 months")]),
+    "pause_options": ({}, [(MARCUS, "pause")]),
+    "pause_refused": ({}, [(MARCUS, "pause for 6 months")]),
     "pause_confirmed": ({}, [(MARCUS, "pause for 2 months")]),
     "resume_confirmed": ({}, [(DANA, "resume")]),
     "undo_confirmed": ({}, [(MARCUS, "skip"), (MARCUS, "undo")]),
@@ -246,9 +311,9 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     "opt_out_confirmed": ({}, [(MARCUS, "stop texting me")]),
     "opt_in_confirmed": ({}, [(MARCUS, "STOP"), (MARCUS, "START")]),
     "cancel_info": ({}, [(MARCUS, "cancel my subscription")]),
-    "cancel_confirm": ({"cancel_by_text": True}, [(MARCUS, "cancel my subscription")]),
+    "cancel_confirm": ({"allow_cancel": True}, [(MARCUS, "cancel my subscription")]),
     "cancel_confirmed": (
-        {"cancel_by_text": True},
+        {"allow_cancel": True},
         [(MARCUS, "cancel my subscription"), (MARCUS, "yes")],
     ),
     "action_rejected": ({}, [(DANA, "skip")]),
@@ -266,8 +331,8 @@ def test_every_reply_template_has_a_scenario() -> None:
 def test_each_reply_is_given_every_variable_its_template_may_use(bot: Bot, name: str) -> None:
     bot.worker.sync()
     settings, texts = SCENARIOS[name]
-    if settings:
-        shop(bot, **settings)
+    if settings.get("allow_cancel"):
+        allow_cancel(bot)
     allowed = COMMON_VARIABLES + CATALOG[name].variables
     wording(bot, name, "|".join(f"{{{{ {v} }}}}" for v in allowed))
     for number, text in texts[:-1]:
@@ -286,7 +351,7 @@ def test_each_reply_is_given_every_variable_its_template_may_use(bot: Bot, name:
     [
         ("skip_confirmed", ["skip"], "Dec 26|Dec 26|33"),
         ("delay_confirmed", ["delay 2 weeks"], "Dec 10|Dec 10|17"),
-        ("pause_confirmed", ["pause"], "Nov 26|Nov 26|3"),
+        ("pause_confirmed", ["pause for 1 month"], "Nov 26|Nov 26|3"),
         ("undo_confirmed", ["skip", "undo"], "Nov 26|Nov 26|3"),
         ("next_order", ["next"], "Nov 26|Nov 26|3"),
     ],

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
+from flask.testing import FlaskClient
+from test_console_support import signed_in
 from test_conversation import MARCUS, STRANGER, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
@@ -120,12 +122,33 @@ def test_smartrr_refusing_for_a_reason_we_did_not_know_is_answered_clearly(bot: 
     bot.worker.sync()
     # Paused in Smartrr's own portal after our last sync: Smartrr refuses the skip.
     state = bot.state(MARCUS)
-    bot.sandbox.store.act(state["custRel"]["id"], state["id"], "pause", {})
+    until = {"unpauseDate": "2027-01-05T14:00:00.000Z"}
+    bot.sandbox.store.act(state["custRel"]["id"], state["id"], "pause", until)
 
     [reply] = bot.text(MARCUS, "skip")
 
     assert "This order can no longer be changed by text." in reply
     assert bot.actions() == [("skip", "rejected")]
+
+
+def test_a_request_smartrr_calls_malformed_is_our_bug_never_the_subscribers(
+    bot: Bot, app: Flask, client: FlaskClient
+) -> None:
+    bot.worker.sync()
+    bot.sandbox.store.fail_next(1, status=400)
+
+    [reply] = bot.text(MARCUS, "skip")
+
+    assert reply == FAILED  # never "This order can no longer be changed"
+    inbound = bot.last_inbound()
+    assert (inbound.status, inbound.outcome) == ("handoff", "failed")
+    assert "(400)" in (inbound.error or "")
+    assert bot.actions() == [("skip", "refused")]
+    assert billing_day(bot.state(MARCUS)) == "2026-11-26"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'bot_smartrr_bad_requests_total{call="PUT skip"}' in metrics
+    overview = signed_in(app).text("/console/")
+    assert "Smartrr refused 1 change the bot asked for" in overview
 
 
 def test_a_refused_token_hands_the_text_to_a_person_at_once(bot: Bot) -> None:

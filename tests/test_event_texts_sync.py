@@ -14,6 +14,8 @@ from bot.sandbox import make_customer, make_purchase_state
 
 #: Dana (Phoenix) is paused until Dec 23; 11:00 in Phoenix is 18:00 UTC.
 DANA_RESUMES = datetime.fromisoformat("2026-12-23T00:00:00+00:00")
+#: "pause for 1 month" on Nov 23: Dec 23 at 8:00 in Chicago, the order's own time of day.
+MARCUS_RESUMES = datetime.fromisoformat("2026-12-23T14:00:00+00:00")
 
 
 def test_the_first_sync_of_an_installation_welcomes_nobody(world: World) -> None:
@@ -92,32 +94,51 @@ def test_an_order_billed_on_schedule_is_no_news(world: World) -> None:
     assert world.queued() == []
 
 
-def test_a_paused_subscription_gets_a_reminder_7_days_before_it_restarts(world: World) -> None:
-    world.clock.move_to(DANA_RESUMES - timedelta(days=8))
+def pause_by_text(world: World, number: str, text: str) -> None:
+    """The subscriber pauses by text; the conversation answers at once."""
+    assert world.phone.text(number, text).status_code == 200
+    world.worker.inbox()
+
+
+def test_a_pause_by_text_gets_a_reminder_7_days_before_it_restarts(world: World) -> None:
+    pause_by_text(world, MARCUS, "pause for 1 month")
+    world.clock.move_to(MARCUS_RESUMES - timedelta(days=8))
     world.resync()
     assert world.queued() == []
 
-    world.clock.move_to(DANA_RESUMES - timedelta(days=7))
+    world.clock.move_to(MARCUS_RESUMES - timedelta(days=7))
     world.resync()
     world.resync()  # one reminder per resume date, however often the sync runs
-    # 00:15 UTC on Dec 16 is 17:15 on Dec 15 in Phoenix: inside waking hours, due at once.
+    # 14:30 UTC on Dec 16 is 8:30 in Chicago: due when waking hours open at 11:00.
     [(_, to, status, due)] = world.queued()
-    assert (to, status, due) == (DANA, "scheduled", DANA_RESUMES - timedelta(days=7, minutes=-15))
+    assert (to, status, due) == (MARCUS, "scheduled", CHICAGO_OPENS + timedelta(days=23))
 
     world.send_at(due)
-    assert world.texts(DANA) == [
-        "Bean Club: Heads up: your paused subscription (House Blend Coffee x2) restarts by "
+    assert world.texts(MARCUS)[-1] == (
+        "Bean Club: Heads up: your paused subscription (Protein Bars) restarts by "
         "itself on Dec 23. Reply RESUME to restart it sooner, or change the date at "
         "https://example.com/account"
-    ]
+    )
 
 
-def test_a_resume_reminder_is_dropped_when_the_resume_date_moves(world: World) -> None:
+def test_a_pause_made_in_smartrr_gets_no_reminder_since_its_end_is_not_known(
+    world: World,
+) -> None:
+    # Smartrr's purchase state does not carry the date a pause ends (its document has
+    # no such field): only a pause the bot made knows it.
     world.clock.move_to(DANA_RESUMES - timedelta(days=7))
     world.resync()
-    world.act(DANA, "pause", {"unpauseDate": "2027-01-20"})  # a longer break
+
+    assert world.queued() == []
+
+
+def test_a_resume_reminder_is_dropped_when_the_subscriber_resumes_first(world: World) -> None:
+    pause_by_text(world, MARCUS, "pause for 1 month")
+    world.clock.move_to(MARCUS_RESUMES - timedelta(days=7))
+    world.resync()
+    pause_by_text(world, MARCUS, "resume")
     world.resync()
 
-    assert world.notes() == [("event_resume_reminder", "cancelled", "resume date changed")]
-    world.send_at(DANA_RESUMES - timedelta(days=6))
-    assert world.texts(DANA) == []
+    assert world.notes() == [("event_resume_reminder", "cancelled", "subscription is active now")]
+    world.send_at(MARCUS_RESUMES - timedelta(days=6))
+    assert not any("Heads up" in text for text in world.texts(MARCUS))

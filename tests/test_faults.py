@@ -32,7 +32,7 @@ REQUESTS = {
     "+13125794420": "SKIP",  # Marcus
     "+13034512298": "delay 2 weeks",  # Sofia
     "+13105247391": "skip please",  # Kenji
-    "+13056218854": "PAUSE",  # Ana
+    "+13056218854": "pause for 2 months",  # Ana
 }
 #: PUTs per subscription: with errors, one refused while down and one after;
 #: with timeouts, one that landed late and was found by re-reading.

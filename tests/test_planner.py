@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import SEED_NOW, additions, counted_at_each_commit
+from conftest import SEED_NOW, additions, counted_at_each_commit, portal_body
 from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import func, select
@@ -33,7 +33,8 @@ def demo_state(sandbox: SandboxServer, first_name: str) -> JSON:
 
 def act(sandbox: SandboxServer, state: JSON, action: str, body: JSON | None = None) -> JSON:
     """A change made in Smartrr itself (its portal, the merchant's admin)."""
-    return sandbox.store.act(state["custRel"]["id"], state["id"], action, body or {})
+    body = portal_body(sandbox.store, state, action, body)
+    return sandbox.store.act(state["custRel"]["id"], state["id"], action, body)
 
 
 def reminders(twilio: TwilioFake, number: str) -> list[str]:

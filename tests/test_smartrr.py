@@ -1,25 +1,33 @@
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask, Response, jsonify, request
+from flask_migrate import upgrade
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from bot import create_app
 from bot.config import Settings, from_environ
+from bot.db import Database, get_db
+from bot.models import OutboundMessage, Subscription
 from bot.sandbox import SandboxServer, SandboxStore, make_customer, make_purchase_state
 from bot.smartrr import (
     Customer,
     LineItem,
     PurchaseState,
     SmartrrAuthError,
+    SmartrrBadRequest,
     SmartrrClient,
     SmartrrDataError,
     SmartrrError,
@@ -28,7 +36,9 @@ from bot.smartrr import (
     SmartrrUnavailable,
     get_client,
     init_app,
+    iso_moment,
 )
+from bot.worker import Worker
 
 TOKEN = "s3cret-merchant-token"
 SOON = datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)
@@ -236,30 +246,41 @@ def test_reads_odd_but_legal_shapes(
         "GET",
         "/vendor/customer/cust-1/purchase-state/",
         200,
-        [
-            raw_state(
-                id="date-only",
-                purchaseStateStatus="paused",
-                nextBillingDate="2025-06-01",
-                custRel={"id": 42, "timezone": "America/Denver", "loyalty": {"tier": 3}},
-                stLineItems=[
-                    {"vnt": {"product": {"productTitle": "Mug"}, "variantTitle": "Blue"}},
-                    {"title": "Beans", "quantity": "2"},
-                    {"price": 100},
-                ],
-                sellingPlan={"interval": "WEEKS", "intervalCount": 2},
-                unpauseDate="2025-07-01",
-                somethingNew=True,
-            ),
-            raw_state(
-                id="naive",
-                nextBillingDate="2025-06-01T09:00:00",
-                custRel={"id": "cust-1", "timezone": "Mars/Olympus"},
-                billingPolicy={"interval": "MONTH", "intervalCount": 1},
-            ),
-            raw_state(id="offset", nextBillingDate="2025-06-01T09:00:00-05:00", stLineItems=[]),
-            raw_state(id="null-date", nextBillingDate=None),
-        ],
+        {
+            "data": [
+                raw_state(
+                    id="date-only",
+                    purchaseStateStatus="paused",
+                    nextBillingDate="2025-06-01",
+                    custRel={"id": 42, "phone": "", "inferredPhone": "+13125550100"},
+                    stLineItems=[
+                        {
+                            "id": "li-1",
+                            "quantity": 1,
+                            "vnt": {
+                                "purchasableVariantName": "Blue",
+                                "purchasable": {"purchasableName": "Mug"},
+                            },
+                        },
+                        {"quantity": "2", "vnt": {"purchasableVariantName": "Beans"}},
+                        {"basePrice": "100"},
+                    ],
+                    schedule={"deliveryRRuleString": "FREQ=WEEKLY;INTERVAL=2"},
+                    somethingNew=True,
+                ),
+                raw_state(
+                    id="naive",
+                    nextBillingDate="2025-06-01T09:00:00",
+                    schedule={"deliveryRRuleString": "RRULE:FREQ=MONTHLY"},
+                ),
+                raw_state(id="offset", nextBillingDate="2025-06-01T09:00:00-05:00", stLineItems=[]),
+                raw_state(id="null-date", nextBillingDate=None, schedule={"anchor": {}}),
+            ],
+            "totalCount": 4,
+            "totalPages": 1,
+            "pageSize": 250,
+            "pageNumber": 0,
+        },
     )
 
     states = {s.id: s for s in connect(canned.url).customer_purchase_states("cust-1")}
@@ -267,16 +288,19 @@ def test_reads_odd_but_legal_shapes(
     odd = states["date-only"]
     assert odd.status == "PAUSED"
     assert odd.next_billing_at == datetime(2025, 6, 1, tzinfo=UTC)
-    assert odd.unpause_at == datetime(2025, 7, 1, tzinfo=UTC)
-    assert odd.customer == Customer("42", None, None, None, None, None, "America/Denver")
-    assert odd.line_items == (LineItem("Mug", "Blue", 1), LineItem("Beans", None, 2))
+    assert odd.customer == Customer("42", None, None, "+13125550100", None, None, None)
+    assert odd.line_items == (
+        LineItem("Mug", "Blue", 1, id="li-1"),
+        LineItem("Beans", None, 2),
+    )
+    assert odd.products == "Mug, Beans x2"
     assert (odd.interval_unit, odd.interval_count) == ("week", 2)
     assert states["naive"].next_billing_at == datetime(2025, 6, 1, 9, tzinfo=UTC)
-    assert states["naive"].customer.time_zone is None
     assert (states["naive"].interval_unit, states["naive"].interval_count) == ("month", 1)
     assert states["offset"].next_billing_at == datetime(2025, 6, 1, 14, tzinfo=UTC)
     assert states["offset"].products == "your subscription"
     assert states["null-date"].next_billing_at is None
+    assert states["null-date"].interval_unit is None
 
 
 def test_list_skips_malformed_items_with_a_warning(
@@ -329,12 +353,12 @@ def test_single_answer_without_a_required_field_is_a_data_error(
 def test_action_answer_may_be_wrapped_and_lack_the_customer(
     canned: CannedServer, connect: Callable[..., SmartrrClient]
 ) -> None:
-    path = "/vendor/customer/cust-9/purchase-state/ps-1/skip"
-    answer = raw_state(nextBillingDate="2025-06-15T14:00:00Z")
+    path = "/vendor/customer/cust-9/purchase-state/ps-1/pause"
+    answer = raw_state(purchaseStateStatus="PAUSED", nextBillingDate="2025-06-15T14:00:00Z")
     del answer["custRel"]
-    canned.answer("PUT", path, 200, {"data": answer})
+    canned.answer("PUT", path, 200, {"newCustomerPurchaseState": answer})
 
-    state = connect(canned.url).skip("cust-9", "ps-1")
+    state = connect(canned.url).pause("cust-9", "ps-1", datetime(2025, 7, 1, 14, tzinfo=UTC))
 
     assert state.customer.id == "cust-9"
     assert state.next_billing_at == datetime(2025, 6, 15, 14, tzinfo=UTC)
@@ -344,10 +368,10 @@ def test_action_with_an_empty_answer_rereads_the_subscription(
     canned: CannedServer, connect: Callable[..., SmartrrClient]
 ) -> None:
     canned.answer("PUT", "/vendor/customer/cust-1/purchase-state/ps-1/cancel", 204, b"")
-    listing = {"data": [raw_state(purchaseStateStatus="CANCELLED")]}
+    listing = {"data": [raw_state(purchaseStateStatus="CANCELLED")], "totalPages": 1}
     canned.answer("GET", "/vendor/customer/cust-1/purchase-state/", 200, listing)
 
-    state = connect(canned.url).cancel("cust-1", "ps-1")
+    state = connect(canned.url).cancel("cust-1", "ps-1", "reason-1")
 
     assert state.status == "CANCELLED"
 
@@ -482,7 +506,7 @@ def test_an_action_is_not_repeated_after_a_server_error_it_may_have_acted_on(
     store.fail_next(1, status=502)
 
     with pytest.raises(SmartrrUnavailable, match="502"):
-        client.skip(state["custRel"]["id"], state["id"])
+        client.skip(state["custRel"]["id"], state["id"], SOON)
 
     assert [method for method, _ in store.calls] == ["PUT"]
 
@@ -494,7 +518,7 @@ def test_an_action_is_retried_after_a_429_which_says_nothing_was_done(
     store.add(state)
     store.fail_next(1, status=429, retry_after="1")
 
-    client.skip(state["custRel"]["id"], state["id"])
+    client.skip(state["custRel"]["id"], state["id"], SOON)
 
     assert [method for method, _ in store.calls] == ["PUT", "PUT"]
     assert sleeps == [1.0]
@@ -509,7 +533,7 @@ def test_an_action_that_timed_out_is_not_repeated(
 
     with pytest.raises(SmartrrUnavailable, match="may have acted"):
         connect(server.url, read_timeout=0.1, max_attempts=3).skip(
-            state["custRel"]["id"], state["id"]
+            state["custRel"]["id"], state["id"], SOON
         )
 
     assert [method for method, _ in store.calls] == ["PUT"]
@@ -542,7 +566,7 @@ def test_not_allowed_action_is_rejected_with_the_servers_message(
     store.add(state)
 
     with pytest.raises(SmartrrRejected) as caught:
-        client.skip(state["custRel"]["id"], state["id"])
+        client.skip(state["custRel"]["id"], state["id"], SOON)
 
     assert caught.value.status == 422
     assert "active subscription" in caught.value.detail
@@ -561,33 +585,72 @@ def test_actions_return_the_new_billing_date_from_the_answer(
     state = make_purchase_state("acts", SOON, unit="week", frequency=1)
     store.add(state)
     ids = (state["custRel"]["id"], state["id"])
-    new_day = SOON.date() + timedelta(days=3)
+    moved_to = SOON + timedelta(days=3)
+    restart = SOON + timedelta(days=40)
+    reason = client.cancellation_reasons()[0]
 
-    skipped = client.skip(*ids)
-    unskipped = client.unskip(*ids)
-    moved = client.set_next_billing_date(*ids, new_day)
-    paused = client.pause(*ids, unpause_date=date(2099, 1, 1))
-    activated = client.activate(*ids)
-    cancelled = client.cancel(*ids)
+    skipped = client.skip(*ids, SOON)
+    unskipped = client.unskip(*ids, SOON)
+    moved = client.set_next_billing_date(*ids, moved_to)
+    paused = client.pause(*ids, datetime(2099, 1, 1, 14, tzinfo=UTC))
+    activated = client.activate(*ids, restart)
+    cancelled = client.cancel(*ids, reason.id)
 
     assert skipped.next_billing_at == SOON + timedelta(weeks=1)
     assert unskipped.next_billing_at == SOON
-    assert moved.next_billing_at == datetime.combine(new_day, SOON.timetz())
-    assert (paused.status, paused.unpause_at) == ("PAUSED", datetime(2099, 1, 1, tzinfo=UTC))
-    assert (activated.status, activated.next_billing_at) == ("ACTIVE", moved.next_billing_at)
+    assert moved.next_billing_at == moved_to
+    assert paused.status == "PAUSED"
+    assert (activated.status, activated.next_billing_at) == ("ACTIVE", restart)
     assert cancelled.status == "CANCELLED"
     assert store.purchase_state(state["id"])["purchaseStateStatus"] == "CANCELLED"
 
 
-def test_pause_without_a_date_sends_an_empty_object(
+def test_action_bodies_are_the_documents_with_full_utc_timestamps(
     canned: CannedServer, connect: Callable[..., SmartrrClient]
 ) -> None:
-    path = "/vendor/customer/cust-1/purchase-state/ps-1/pause"
-    canned.answer("PUT", path, 200, raw_state(purchaseStateStatus="PAUSED"))
+    base = "/vendor/customer/cust-1/purchase-state/ps-1/"
+    for action in ("skip", "unskip", "next-billing-date"):
+        canned.answer("PUT", base + action, 200, raw_state())
+    for action in ("pause", "activate", "cancel"):
+        canned.answer("PUT", base + action, 200, {"newCustomerPurchaseState": raw_state()})
+    client = connect(canned.url)
+    # 10:37 in New York, as an aware moment in another zone: sent as UTC with milliseconds.
+    moment = datetime(2026, 12, 21, 15, 37, tzinfo=UTC).astimezone(ZoneInfo("America/New_York"))
 
-    connect(canned.url).pause("cust-1", "ps-1")
+    client.skip("cust-1", "ps-1", moment)
+    client.unskip("cust-1", "ps-1", moment)
+    client.set_next_billing_date("cust-1", "ps-1", moment)
+    client.pause("cust-1", "ps-1", moment)
+    client.activate("cust-1", "ps-1", moment)
+    client.cancel("cust-1", "ps-1", "reason-7")
 
-    assert canned.requests[0][3] == {}
+    stamp = "2026-12-21T15:37:00.000Z"
+    assert [(path.rsplit("/", 1)[-1], body) for _, path, _, body in canned.requests] == [
+        ("skip", {"date": stamp}),
+        ("unskip", {"date": stamp}),
+        ("next-billing-date", {"date": stamp}),
+        ("pause", {"unpauseDate": stamp}),
+        ("activate", {"nextBillingDate": stamp}),
+        ("cancel", {"reasonId": "reason-7"}),
+    ]
+
+
+def test_a_malformed_request_of_ours_is_told_apart_from_a_refusal(
+    canned: CannedServer, connect: Callable[..., SmartrrClient]
+) -> None:
+    base = "/vendor/customer/cust-1/purchase-state/ps-1/"
+    canned.answer("PUT", base + "skip", 422, {"message": "No order on that date."})
+    canned.answer("PUT", base + "pause", 400, {"message": "unpauseDate is required"})
+    client = connect(canned.url)
+
+    with pytest.raises(SmartrrRejected) as refused:
+        client.skip("cust-1", "ps-1", SOON)
+    with pytest.raises(SmartrrBadRequest) as ours:
+        client.pause("cust-1", "ps-1", SOON)
+
+    assert not isinstance(refused.value, SmartrrBadRequest)
+    assert ours.value.status == 400
+    assert json.loads(ours.value.sent) == {"unpauseDate": iso_moment(SOON)}
 
 
 def test_the_token_never_appears_in_errors(
@@ -606,7 +669,7 @@ def test_the_token_never_appears_in_errors(
         errors.append(caught.value)
 
     assert [type(e) for e in errors] == [
-        SmartrrRejected,
+        SmartrrBadRequest,
         SmartrrAuthError,
         SmartrrUnavailable,
         SmartrrDataError,
@@ -620,13 +683,18 @@ def test_products_summarises_line_items() -> None:
     customer = Customer("c", None, None, None, None, None, None)
 
     def state(*items: LineItem) -> PurchaseState:
-        return PurchaseState("p", "ACTIVE", None, customer, None, items, None, None, None)
+        return PurchaseState("p", "ACTIVE", None, customer, None, items, None, None)
 
     assert state().products == "your subscription"
     assert state(LineItem("Coffee Beans", None, 1)).products == "Coffee Beans"
+    assert state(LineItem("Coffee Beans", "Default Title", 1)).products == "Coffee Beans"
     assert (
         state(LineItem("Coffee Beans", "1 kg", 2), LineItem("Mug", None, 1)).products
         == "Coffee Beans x2, Mug"
+    )
+    assert (
+        state(LineItem("Coffee", "Decaf", 1), LineItem("Coffee", "Dark Roast", 1)).products
+        == "Coffee (Decaf), Coffee (Dark Roast)"
     )
 
 
@@ -636,20 +704,58 @@ def settings_for(instance_path: str, **overrides: str) -> Settings:
     return Settings.from_config(config)
 
 
-def test_without_a_token_the_app_uses_the_built_in_sandbox(tmp_path: Path) -> None:
-    app = Flask("sandboxed")
-    connection = init_app(app, settings_for(str(tmp_path)))
-    try:
-        client = get_client(app)
-        statuses = sorted(state.status for state in client.iter_purchase_states())
+def sandboxed_app(tmp_path: Path) -> Flask:
+    """An app with no Smartrr token on the SQLite file in ``tmp_path``, schema built."""
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}"}
+        | {"SMARTRR_API_TOKEN": None, "TWILIO_ACCOUNT_SID": None, "TWILIO_AUTH_TOKEN": None}
+    )
+    with app.app_context():
+        upgrade()
+    return app
 
-        assert get_client(app) is client
-        assert connection.sandbox is not None
-        assert client.base_url == connection.sandbox.url
-        assert statuses.count("PAUSED") == 1
-        assert len(statuses) >= 5
+
+def test_without_a_token_every_app_on_one_database_shares_one_sandbox(tmp_path: Path) -> None:
+    first, second = sandboxed_app(tmp_path), sandboxed_app(tmp_path)
+    try:
+        client = get_client(first)
+        states = list(client.iter_purchase_states())
+        assert first.extensions["smartrr"].sandbox.url == client.base_url
+        assert sorted(s.status for s in states).count("PAUSED") == 1
+        active = next(s for s in states if s.status == "ACTIVE")
+        assert active.next_billing_at is not None
+        skipped = client.skip(active.customer.id, active.id, active.next_billing_at)
+
+        # Another process (a worker, `flask sync` in another shell) sees the same data.
+        seen = {s.id: s for s in get_client(second).iter_purchase_states()}
+
+        assert seen[active.id].next_billing_at == skipped.next_billing_at
+        assert skipped.next_billing_at != active.next_billing_at
+        assert len(seen) == len(states)
     finally:
-        connection.close()
+        for app in (first, second):
+            app.extensions["smartrr"].close()
+            get_db(app).dispose()
+
+
+def test_a_second_sync_of_the_embedded_sandbox_changes_nothing(tmp_path: Path) -> None:
+    first, second = sandboxed_app(tmp_path), sandboxed_app(tmp_path)
+    billing = select(Subscription.smartrr_id, Subscription.next_billing_at)
+    try:
+        Worker(first).sync()
+        with get_db(first).read() as session:
+            dates = {key: moment for key, moment in session.execute(billing)}
+            texts = session.scalar(select(func.count(OutboundMessage.id)))
+
+        Worker(second).sync()  # `flask --app wsgi sync` while `make run` is up
+
+        with get_db(first).read() as session:
+            assert {key: moment for key, moment in session.execute(billing)} == dates
+            assert session.scalar(select(func.count(OutboundMessage.id))) == texts
+    finally:
+        for app in (first, second):
+            app.extensions["smartrr"].close()
+            get_db(app).dispose()
 
 
 def test_with_a_token_the_app_talks_to_the_configured_api(
@@ -657,7 +763,7 @@ def test_with_a_token_the_app_talks_to_the_configured_api(
 ) -> None:
     app = Flask("configured")
     settings = settings_for(str(tmp_path), SMARTRR_API_URL=server.url, SMARTRR_API_TOKEN=TOKEN)
-    connection = init_app(app, settings)
+    connection = init_app(app, settings, Database(settings.database_url))
     try:
         with app.app_context():
             get_client().check_connection()

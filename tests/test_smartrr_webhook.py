@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import SEED_NOW
+from conftest import SEED_NOW, product_name
 from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
@@ -54,7 +54,7 @@ def state_of(sandbox: SandboxServer, phone: str, product: str) -> JSON:
     return next(
         s
         for s in sandbox.store.states()
-        if s["custRel"]["phone"] == phone and s["stLineItems"][0]["productName"] == product
+        if s["custRel"]["phone"] == phone and product_name(s["stLineItems"][0]) == product
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import SEED_NOW, additions, counted_at_each_commit
+from conftest import SEED_NOW, additions, counted_at_each_commit, portal_body
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from freezegun import freeze_time
@@ -176,7 +176,8 @@ def test_a_subscription_no_longer_listed_is_cancelled_with_its_notice(
         worker = Worker(app)
         worker.sync()
         worker.plan()
-        sandbox.store.act(bars["custRel"]["id"], bars["id"], "cancel", {})
+        cancel = portal_body(sandbox.store, bars, "cancel")
+        sandbox.store.act(bars["custRel"]["id"], bars["id"], "cancel", cancel)
         clock.tick(timedelta(minutes=15))
 
         assert worker.sync() == SyncResult(synced=6, gone=1)

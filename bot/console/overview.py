@@ -19,6 +19,8 @@ from bot.models import ActionLog, InboundMessage, OutboundMessage, utcnow
 bp = Blueprint("overview", __name__)
 
 PERIODS = (7, 14, 30)
+#: Changes Smartrr refused as malformed requests: a bug of ours, shown apart.
+REFUSED = "Refused by Smartrr"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ METRICS: tuple[Metric, ...] = (
         (OutboundMessage.status.in_(("failed", "undelivered")),),
     ),
     Metric("Actions failed", ActionLog.created_at, (ActionLog.result == "failed",)),
+    Metric(REFUSED, ActionLog.created_at, (ActionLog.result == "refused",)),
 )
 
 
@@ -54,6 +57,11 @@ class Summary:
     series: dict[str, list[int]]
     handled_by_bot: int
     handed_to_person: int
+
+    @property
+    def refused(self) -> int:
+        """Requests of ours Smartrr refused in the period (each one a bug to report)."""
+        return sum(self.series[REFUSED])
 
     @property
     def bot_share(self) -> int | None:

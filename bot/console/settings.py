@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
@@ -11,12 +12,14 @@ from twilio.base.exceptions import TwilioException
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from bot.config import Settings
+from bot.config import Settings, split_options
 from bot.console.common import app_settings
+from bot.conversation_actions import shifted
 from bot.db import get_db
-from bot.models import Shop
+from bot.keywords import MAX_PAUSE_DAYS, Intent, parse
+from bot.models import Shop, utcnow
 from bot.shop import effective_settings, ensure_shop
-from bot.smartrr import SmartrrError, get_client
+from bot.smartrr import CancellationReason, SmartrrError, get_client
 from bot.sms import TwilioTransport, get_transport
 from bot.waking_hours import parse_window
 
@@ -33,6 +36,11 @@ US_ZONES = (
 )
 DAYS_BEFORE = range(0, 31)
 DELAY_DAYS = range(1, 366)
+PAUSE_DAYS = range(1, MAX_PAUSE_DAYS + 1)
+#: A subscriber picks a pause length with one digit.
+MAX_PAUSE_OPTIONS = 9
+#: The width of Shop.pause_options.
+PAUSE_OPTIONS_WIDTH = 200
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,10 @@ class ShopForm:
     window_end: str
     notice_days_before: int
     max_delay_days: int
+    pause_options: str
+    max_pause_days: int
     cancel_by_text: bool
+    cancel_reason_id: str | None
     sending_enabled: bool
 
 
@@ -60,7 +71,10 @@ def current_form(shop: Shop, settings: Settings) -> ShopForm:
         window_end=f"{settings.send_window.end:%H:%M}",
         notice_days_before=settings.notice_days_before,
         max_delay_days=settings.max_delay_days,
+        pause_options=", ".join(settings.pause_options),
+        max_pause_days=settings.max_pause_days,
         cancel_by_text=shop.cancel_by_text,
+        cancel_reason_id=shop.cancel_reason_id,
         sending_enabled=shop.sending_enabled,
     )
 
@@ -75,9 +89,80 @@ def _number(raw: str, allowed: range, label: str, errors: dict[str, str], key: s
     return value
 
 
-def parse_form(form: MultiDict[str, str]) -> tuple[ShopForm, dict[str, str]]:
-    """Read and check the submitted settings; the errors are keyed by field name."""
+def pause_days(option: str, today: date) -> int | None:
+    """How many days a pause of ``option`` ("2 weeks", "1 month") from ``today`` lasts, read
+    as a subscriber's "pause for …" would be; None when it is no length of time."""
+    parsed = parse(f"pause for {option}", today=today)
+    if parsed.refused == "over_max":
+        return MAX_PAUSE_DAYS + 1  # longer than the parser lets any pause be
+    moved = parsed.pause_for
+    if parsed.intent is not Intent.PAUSE or moved is None or moved.until is not None:
+        return None
+    return (shifted(today, moved) - today).days
+
+
+def _pause_problem(option: str, longest: int, today: date) -> str:
+    days = pause_days(option, today)
+    if days is None or days < 1:
+        return f"“{option}” is not a length of time like 2 weeks or 1 month."
+    if days > longest:
+        return f"“{option}” is longer than the longest pause ({longest} days)."
+    return ""
+
+
+def _pause_options(raw: str, longest: int, today: date, errors: dict[str, str]) -> str:
+    """The options, one ", " between each; what is wrong with them goes to errors."""
+    options = split_options(raw)
+    joined = ", ".join(options)
+    # An invalid longest pause has its own error; the options are checked against the most.
+    limit = longest if longest in PAUSE_DAYS else MAX_PAUSE_DAYS
+    problems = [problem for option in options if (problem := _pause_problem(option, limit, today))]
+    if not options:
+        errors["pause_options"] = "Give at least one pause length, like 1 month."
+    elif len(options) > MAX_PAUSE_OPTIONS:
+        errors["pause_options"] = (
+            f"Offer at most {MAX_PAUSE_OPTIONS} pause lengths: subscribers pick one by its digit."
+        )
+    elif problems:
+        errors["pause_options"] = problems[0]
+    elif len(joined) > PAUSE_OPTIONS_WIDTH:
+        errors["pause_options"] = (
+            f"Keep the pause lengths under {PAUSE_OPTIONS_WIDTH} characters in all."
+        )
+    return joined
+
+
+def _reason(
+    form: MultiDict[str, str],
+    offered: list[CancellationReason] | None,
+    saved: str | None,
+    errors: dict[str, str],
+) -> str | None:
+    """The chosen cancellation reason; the saved one when Smartrr could not list them."""
+    if offered is None:
+        return saved
+    chosen = form.get("cancel_reason_id", "").strip() or None
+    if chosen is not None and chosen not in {reason.id for reason in offered}:
+        errors["cancel_reason"] = "Pick a reason from the list: that one is not offered in Smartrr."
+    return chosen
+
+
+def parse_form(
+    form: MultiDict[str, str],
+    *,
+    offered: list[CancellationReason] | None,
+    saved_reason: str | None,
+    today: date,
+) -> tuple[ShopForm, dict[str, str]]:
+    """Read and check the submitted settings; the errors are keyed by field name.
+
+    ``offered`` are the cancellation reasons Smartrr lists (None: it could not say), and
+    ``saved_reason`` the one stored.
+    """
     errors: dict[str, str] = {}
+    max_pause_days = _number(
+        form.get("max_pause_days", ""), PAUSE_DAYS, "Longest pause", errors, "pause"
+    )
     values = ShopForm(
         name=form.get("name", "").strip(),
         account_page_url=form.get("account_page_url", "").strip(),
@@ -90,9 +175,15 @@ def parse_form(form: MultiDict[str, str]) -> tuple[ShopForm, dict[str, str]]:
         max_delay_days=_number(
             form.get("max_delay_days", ""), DELAY_DAYS, "Longest delay", errors, "delay"
         ),
+        pause_options=_pause_options(form.get("pause_options", ""), max_pause_days, today, errors),
+        max_pause_days=max_pause_days,
         cancel_by_text=form.get("cancel_by_text") == "on",
+        cancel_reason_id=_reason(form, offered, saved_reason, errors),
         sending_enabled=form.get("sending_enabled") == "on",
     )
+    # Smartrr's cancel call requires a reasonId.
+    if values.cancel_by_text and values.cancel_reason_id is None and "cancel_reason" not in errors:
+        errors["cancel_reason"] = "Pick the cancellation reason Smartrr should record."
     if not 1 <= len(values.name) <= 120:
         errors["name"] = "Give the shop a name of up to 120 characters."
     link = urlsplit(values.account_page_url)
@@ -115,13 +206,37 @@ def apply(shop: Shop, values: ShopForm) -> None:
     shop.send_window = f"{values.window_start}-{values.window_end}"
     shop.notice_days_before = values.notice_days_before
     shop.max_delay_days = values.max_delay_days
+    shop.pause_options = values.pause_options
+    shop.max_pause_days = values.max_pause_days
     shop.cancel_by_text = values.cancel_by_text
+    shop.cancel_reason_id = values.cancel_reason_id
     # Sending may be switched off here; switching it on goes through the go-live checklist.
     shop.sending_enabled = shop.sending_enabled and values.sending_enabled
 
 
-def _page(values: ShopForm, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
+@dataclass(frozen=True)
+class Reasons:
+    """The cancellation reasons Smartrr offers (not archived), or why it could not say."""
+
+    offered: list[CancellationReason] | None
+    problem: str = ""
+
+
+def cancellation_reasons() -> Reasons:
+    """Ask Smartrr for the cancellation reasons (call it outside any transaction)."""
+    try:
+        listed = get_client().cancellation_reasons()
+    except SmartrrError as exc:
+        return Reasons(None, str(exc))
+    return Reasons([reason for reason in listed if not reason.archived])
+
+
+def _page(
+    values: ShopForm, errors: dict[str, str], reasons: Reasons, status: int = 200
+) -> tuple[str, int]:
     settings = app_settings()
+    saved, offered = values.cancel_reason_id, reasons.offered
+    reason_gone = offered is not None and saved not in {None, *(r.id for r in offered)}
     page = render_template(
         "console/settings.html",
         form=values,
@@ -129,6 +244,8 @@ def _page(values: ShopForm, errors: dict[str, str], status: int = 200) -> tuple[
         zones=US_ZONES,
         all_zones=sorted(available_timezones()),
         settings=settings,
+        reasons=reasons,
+        reason_gone=reason_gone,
     )
     return page, status
 
@@ -136,21 +253,30 @@ def _page(values: ShopForm, errors: dict[str, str], status: int = 200) -> tuple[
 @bp.get("")
 def index() -> tuple[str, int]:
     """The settings form and connection status."""
+    reasons = cancellation_reasons()
     with get_db().begin() as db:
         shop = ensure_shop(db, app_settings())
         values = current_form(shop, effective_settings(db, app_settings()))
-    return _page(values, {})
+    return _page(values, {}, reasons)
 
 
 @bp.post("")
 def save() -> Response | tuple[str, int]:
     """Check and store the settings."""
-    values, errors = parse_form(request.form)
+    reasons = cancellation_reasons()
+    with get_db().begin() as db:
+        shop = ensure_shop(db, app_settings())
+        values, errors = parse_form(
+            request.form,
+            offered=reasons.offered,
+            saved_reason=shop.cancel_reason_id,
+            today=utcnow().date(),
+        )
+        if not errors:
+            apply(shop, values)
     if errors:
         flash("Not saved: check the fields marked below.", "error")
-        return _page(values, errors, 400)
-    with get_db().begin() as db:
-        apply(ensure_shop(db, app_settings()), values)
+        return _page(values, errors, reasons, 400)
     flash("Settings saved.")
     return redirect(url_for(".index"))
 

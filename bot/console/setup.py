@@ -1,5 +1,5 @@
-"""Setup: the go-live checklist (connections checked live, two acknowledgements), the
-sending switch and the event-text switches.
+"""Setup: the go-live checklist (connections and Smartrr's settings checked live, what only
+the merchant can confirm), the sending switch and the event-text switches.
 
 Bot-initiated texts may be turned on only once every item is done; turning them off
 always works and takes effect at once (the dispatcher reads the switch before each send).
@@ -22,6 +22,8 @@ from bot.event_texts import KINDS, TEMPLATE_PREFIX, enabled
 from bot.models import Shop, utcnow
 from bot.shop import ensure_shop
 from bot.smartrr import SmartrrClient, SmartrrError, get_client
+from bot.smartrr_webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
+from bot.smartrr_webhooks import webhook_url as smartrr_webhook_url
 from bot.sms import Transport, TwilioTransport, get_transport
 from bot.templates import CATALOG, TemplateSpec
 
@@ -43,6 +45,12 @@ class Item:
     done: bool
     detail: str
     done_at: datetime | None = None
+    #: Done by the merchant saying so (a button records it).
+    manual: bool = False
+    #: More lines under the detail (the webhooks, one a line).
+    lines: tuple[str, ...] = ()
+    #: The page has a button that does it.
+    fixable: bool = False
 
 
 def smartrr_item(settings: Settings, client: SmartrrClient) -> Item:
@@ -89,8 +97,38 @@ def twilio_item(settings: Settings, transport: Transport) -> Item:
     return Item("twilio", title, True, f"Account “{found.friendly_name}”, sending from {sender}.")
 
 
+def webhooks_item(settings: Settings, client: SmartrrClient, reached_at: str) -> Item:
+    """Smartrr webhooks: one to our URL for each event type the bot acts on."""
+    title = "Smartrr webhooks"
+    try:
+        url = smartrr_webhook_url(settings, reached_at)
+    except NotConfigured as exc:
+        return Item("webhooks", title, False, str(exc))
+    shown = hide_secret(url, settings)
+    try:
+        found = survey(client, url)
+    except SmartrrError as exc:
+        return Item("webhooks", title, False, hide_secret(str(exc), settings))
+    lines = tuple(
+        f"{kind}: {'registered' if kind in found.registered else 'missing'}" for kind in EVENT_TYPES
+    ) + tuple(
+        f"{hook.event_type} to {hide_secret(hook.url, settings)}: an old secret, so the bot "
+        "refuses what it posts; delete it in Smartrr."
+        for hook in found.stale
+    )
+    if found.missing:
+        detail = (
+            f"{len(found.missing)} of the {len(EVENT_TYPES)} event types the bot acts on are "
+            f"not sent to {shown} yet, so changes made in Smartrr reach the bot only at the "
+            "next sync."
+        )
+        return Item("webhooks", title, False, detail, lines=lines, fixable=True)
+    detail = f"Smartrr sends every event type the bot acts on to {shown}."
+    return Item("webhooks", title, True, detail, lines=lines)
+
+
 def acknowledgement_items(shop: Shop) -> list[Item]:
-    """The two things only the merchant can say are done."""
+    """The two things the merchant says are done (unless Smartrr can tell)."""
     reviewed, notice_off = shop.templates_reviewed_at, shop.smartrr_notice_off_at
     return [
         Item(
@@ -99,6 +137,7 @@ def acknowledgement_items(shop: Shop) -> list[Item]:
             reviewed is not None,
             "Read every message under Messages and make the wording yours.",
             reviewed,
+            manual=True,
         ),
         Item(
             "smartrr-notice",
@@ -106,16 +145,46 @@ def acknowledgement_items(shop: Shop) -> list[Item]:
             notice_off is not None,
             "Otherwise subscribers get two reminders for every order.",
             notice_off,
+            manual=True,
         ),
     ]
 
 
-def checklist(acknowledged: list[Item], settings: Settings) -> list[Item]:
-    """Every item, with the connections checked now (outside any transaction)."""
+def upcoming_text_item(sends: bool | None, acknowledged: Item) -> Item:
+    """Smartrr's own upcoming-order text, as Smartrr says (None: the merchant's word)."""
+    if sends is None:
+        return acknowledged
+    title = "Smartrr's own upcoming-order text turned off"
+    if sends:
+        detail = (
+            "Turn off Smartrr's upcoming-order text in Smartrr → Settings → SMS, "
+            "or subscribers get two."
+        )
+        return Item(acknowledged.key, title, False, detail)
+    return Item(acknowledged.key, title, True, "Checked in Smartrr just now.")
+
+
+def _sends_upcoming_text(client: SmartrrClient) -> bool | None:
+    try:
+        return client.upcoming_order_sms()
+    except SmartrrError:
+        return None  # the merchant's acknowledgement stands in, as when Smartrr does not say
+
+
+def checklist(acknowledged: list[Item], settings: Settings, reached_at: str) -> list[Item]:
+    """Every item, with the connections checked now (outside any transaction).
+
+    ``reached_at`` is the address this request came to, for the webhook URL when
+    PUBLIC_BASE_URL is not set.
+    """
+    client = get_client()
+    reviewed, notice = acknowledged
     return [
-        smartrr_item(settings, get_client()),
+        smartrr_item(settings, client),
         twilio_item(settings, get_transport()),
-        *acknowledged,
+        webhooks_item(settings, client, reached_at),
+        reviewed,
+        upcoming_text_item(_sends_upcoming_text(client), notice),
     ]
 
 
@@ -146,7 +215,7 @@ def index() -> str:
     """The checklist, the sending switch and the event-text switches."""
     settings = app_settings()
     state = shop_state(settings)
-    items = checklist(state.acknowledged, settings)
+    items = checklist(state.acknowledged, settings, request.url_root)
     return render_template(
         "console/setup.html",
         items=items,
@@ -170,6 +239,21 @@ def acknowledge(key: str) -> Response:
     return redirect(url_for(".index"))
 
 
+@bp.post("/webhooks")
+def webhooks() -> Response:
+    """Register the missing Smartrr webhooks (a second click creates nothing)."""
+    settings = app_settings()
+    try:
+        created, existing = register(get_client(), smartrr_webhook_url(settings, request.url_root))
+    except NotConfigured as exc:
+        flash(str(exc), "error")
+    except SmartrrError as exc:
+        flash(f"Webhooks not registered: {hide_secret(str(exc), settings)}", "error")
+    else:
+        flash(f"Registered {len(created)} webhooks ({len(existing)} already registered).")
+    return redirect(url_for(".index"))
+
+
 @bp.post("/sending")
 def sending() -> Response:
     """Turn bot-initiated texts on (only with every item done) or off (always, at once)."""
@@ -180,7 +264,7 @@ def sending() -> Response:
             ensure_shop(db, settings).sending_enabled = False
         flash("Sending is off: reminders and event texts wait as a dry run. Replies still go.")
         return redirect(url_for(".index"))
-    items = checklist(shop_state(settings).acknowledged, settings)
+    items = checklist(shop_state(settings).acknowledged, settings, request.url_root)
     missing = [item.title for item in items if not item.done]
     if missing:
         flash(f"Not yet: finish “{'”, “'.join(missing)}” first.", "error")
