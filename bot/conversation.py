@@ -297,7 +297,7 @@ class Conversation:
         if intent is Intent.RESUME:
             if chosen.status != "PAUSED":
                 return _refuse(NOT_RUNNING.get(chosen.status, NOT_PAUSED), chosen), None
-            restart = _restart_at(chosen, turn.now)
+            restart = _restart_at(chosen, chosen.next_billing_at, turn.now)
             return Outcome(), self._start(turn, chosen, "activate", notice_id, argument_at=restart)
         if chosen.status != "ACTIVE" or chosen.next_billing_at is None:
             return _refuse(NOT_RUNNING.get(chosen.status, IS_PAUSED), chosen), None
@@ -525,10 +525,11 @@ def _options_text(labels: tuple[str, ...]) -> str:
     return " ".join(f"{n}) {label}" for n, label in enumerate(labels, 1))
 
 
-def _restart_at(subscription: Subscription, now: datetime) -> datetime:
-    """When a resumed subscription bills next: its next date on its own cadence."""
+def _restart_at(subscription: Subscription, last: datetime | None, now: datetime) -> datetime:
+    """When a resumed subscription bills next: the first date after ``now`` on its own
+    cadence, counted from the order date ``last``."""
     return actions.next_on_cadence(
-        subscription.next_billing_at, subscription.interval_unit, subscription.interval_count, now
+        last, subscription.interval_unit, subscription.interval_count, now
     )
 
 
@@ -539,9 +540,7 @@ def _undoing_at(turn: Turn, last: ActionLog, subscription: Subscription) -> date
     if last.action == "delay":
         return last.old_billing_at
     if last.action == "pause":  # resume on the date the order had before the pause
-        return actions.next_on_cadence(
-            last.old_billing_at, subscription.interval_unit, subscription.interval_count, turn.now
-        )
+        return _restart_at(subscription, last.old_billing_at, turn.now)
     # A resume: pause again until it was due to restart (else the merchant's first option).
     if last.old_unpause_at is not None and last.old_unpause_at > turn.now:
         return last.old_unpause_at

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from bot.phones import state_code
 from bot.sandbox import SandboxServer, embedded
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TOKEN_HEADER = "x-smartrr-access-token"
 USER_AGENT = "smartrr-sms-bot/0.1"
@@ -309,16 +310,12 @@ class SmartrrClient:
     def cancellation_reasons(self) -> list[CancellationReason]:
         """The merchant's cancellation reasons, as Smartrr lists them."""
         body = self._request("GET", "/vendor/cancellation-reasons")
-        if not isinstance(body, list):
-            raise SmartrrDataError("Smartrr answered the cancellation reasons without a list.")
-        return [reason for raw in body if (reason := _cancellation_reason(raw)) is not None]
+        return _readable(body, _cancellation_reason, "the cancellation reasons")
 
     def webhooks(self) -> list[Webhook]:
         """The webhooks registered for this shop."""
         body = self._request("GET", "/vendor/webhook")
-        if not isinstance(body, list):
-            raise SmartrrDataError("Smartrr answered the webhook list without a list.")
-        return [hook for raw in body if (hook := _webhook(raw)) is not None]
+        return _readable(body, _webhook, "the webhook list")
 
     def create_webhook(self, event_type: str, url: str) -> Webhook:
         """Register ``url`` for ``event_type`` (a WebhookEventType name)."""
@@ -754,6 +751,13 @@ def _schedule(raw: dict[str, Any]) -> tuple[str | None, int | None]:
         return None, None
     count = _int_or_none(parts.get("INTERVAL", "1"))
     return unit, count if count is not None and count > 0 else 1
+
+
+def _readable(body: Any, read: Callable[[Any], T | None], what: str) -> list[T]:
+    """The items of a list answer that ``read`` makes sense of; the rest are left out."""
+    if not isinstance(body, list):
+        raise SmartrrDataError(f"Smartrr answered {what} without a list.")
+    return [item for raw in body if (item := read(raw)) is not None]
 
 
 def _cancellation_reason(raw: Any) -> CancellationReason | None:
