@@ -231,6 +231,16 @@ def test_delay_to_a_date(bot: Bot) -> None:
     assert "will now ship on Dec 14" in reply
 
 
+def test_a_delay_keeps_the_orders_time_of_day_and_sends_a_full_utc_moment(bot: Bot) -> None:
+    bot.worker.sync()
+    assert bot.state(MARCUS)["nextBillingDate"] == "2026-11-26T14:00:00.000Z"
+
+    bot.text(MARCUS, "delay 1 week")
+
+    # Not midnight UTC (the evening before in Chicago): the same 8:00 there, a week later.
+    assert bot.state(MARCUS)["nextBillingDate"] == "2026-12-03T14:00:00.000Z"
+
+
 @pytest.mark.parametrize(
     "text", ["delay 6 months", "delay 70 days", "delay until March 3", "delay -2 weeks"]
 )
