@@ -4,10 +4,7 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 # Webhooks are short and mostly wait for their commit: enough threads that a process
-# keeps reading requests while a group of rows is written (bot/group_commit.py). Once
-# inbound texts skipped Flask (bot/fast_path.py), 16 rather than 8 let groups grow and
-# raised throughput 10-15% in paired runs on 2 cores, where the bare endpoint did not
-# move; 32 slowed the bare endpoint by a tenth and gained ours nothing certain.
+# keeps reading requests while others wait on the database.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "16"))

@@ -14,7 +14,6 @@ from bot import (
     console,
     db,
     errors,
-    fast_path,
     headers,
     logs,
     metrics,
@@ -49,7 +48,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     console.init_app(app)
     metrics.init_app(app)
     headers.init_app(app, settings)
-    fast_path.init_app(app, settings)
     register_proxy(app)
     errors.init_app(app)
     cli.init_app(app)

@@ -7,9 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, InternalServerError
-
-from bot.group_commit import NotCommitted
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +28,7 @@ def init_app(app: Flask) -> None:
     def database_unavailable(exc: Exception) -> tuple[Response, int]:
         """503 with Retry-After when the database is out of reach: nothing was stored,
         and the sender may try again (a webhook's provider retries or fails over)."""
-        cause = exc.__cause__ if isinstance(exc, NotCommitted) else exc
-        if not isinstance(cause, UNAVAILABLE):
-            # A row the database refused is our bug, not an outage: a plain 500.
-            log.error("database refused a write", exc_info=exc)
-            return http_error(InternalServerError())
-        log.error("database unavailable: %s", type(cause).__name__, exc_info=exc)
+        log.error("database unavailable: %s", type(exc).__name__, exc_info=exc)
         response = jsonify(
             error="Service Unavailable",
             detail="the database is unavailable; nothing was stored, try again",
@@ -43,5 +36,5 @@ def init_app(app: Flask) -> None:
         response.headers["Retry-After"] = str(RETRY_AFTER)
         return response, 503
 
-    for kind in (NotCommitted, *UNAVAILABLE):
+    for kind in UNAVAILABLE:
         app.register_error_handler(kind, database_unavailable)

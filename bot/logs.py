@@ -6,9 +6,6 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -18,8 +15,6 @@ from bot.phones import mask
 #: Anything that looks like an E.164 number is masked before a line is written.
 PHONE = re.compile(r"\+\d{10,15}")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-#: The request id of a request answered outside Flask (bot.fast_path).
-_request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
 
 def redact(text: str) -> str:
@@ -31,7 +26,7 @@ class ContextFilter(logging.Filter):
     """Adds the request id and masks phone numbers in every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id", "-") if has_request_context() else _request_id.get()
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         record.msg = redact(record.getMessage())
         record.args = None
         return True
@@ -59,16 +54,6 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 def request_id(given: str) -> str:
     """The id a proxy gave the request (X-Request-Id) when it is a sane one, else a new one."""
     return given if REQUEST_ID.match(given) else uuid.uuid4().hex
-
-
-@contextmanager
-def tagged(request_id: str) -> Iterator[None]:
-    """Tag the lines logged in this block with ``request_id``, outside Flask's context."""
-    token = _request_id.set(request_id)
-    try:
-        yield
-    finally:
-        _request_id.reset(token)
 
 
 def init_app(app: Flask) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
@@ -17,10 +16,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.wrappers import Request
 
 from bot.config import Settings
-from bot.db import get_db
+from bot.db import get_db, insert_new
 from bot.dispatcher import record_status
 from bot.events import describe
-from bot.group_commit import GroupInsert
 from bot.models import InboundMessage, SmartrrEvent
 from bot.phones import mask
 from bot.smartrr_webhooks import PATH as SMARTRR_WEBHOOK_PATH
@@ -42,10 +40,7 @@ INBOUND_REQUIRED = ("MessageSid", "From")
 
 
 def init_app(app: Flask) -> None:
-    """Register the webhooks; within a process, concurrent ones share a transaction."""
-    database = get_db(app)
-    app.extensions["inbound_rows"] = GroupInsert(database, InboundMessage, "message_sid")
-    app.extensions["event_rows"] = GroupInsert(database, SmartrrEvent, "event_key")
+    """Register the webhooks."""
     app.register_blueprint(bp)
 
 
@@ -65,7 +60,8 @@ def _require_twilio_signature() -> dict[str, str]:
     signature = request.headers.get("X-Twilio-Signature", "")
     form = request.form.to_dict() if request.mimetype in FORM_TYPES else {}
     validator = RequestValidator(settings.twilio_auth_token)
-    if not signature or not signed(validator, public_url(settings, request), form, signature):
+    # `validate` also tries the URL with and without its port: Twilio is inconsistent there.
+    if not signature or not validator.validate(public_url(settings, request), form, signature):
         abort(403, "invalid X-Twilio-Signature")
     if request.mimetype not in FORM_TYPES:
         abort(400, "expected a form-encoded body")
@@ -74,23 +70,7 @@ def _require_twilio_signature() -> dict[str, str]:
 
 def storable(form: dict[str, str]) -> dict[str, str]:
     """The signed form fields, fit to store (no NUL in keys or values)."""
-    if "\x00" not in "".join(form) + "".join(form.values()):
-        return form  # nearly always: one pass in C instead of one call per field
     return {_no_nul(key): _no_nul(value) for key, value in form.items()}
-
-
-def signed(validator: RequestValidator, url: str, form: dict[str, str], signature: str) -> bool:
-    """True when ``signature`` signs this request, checking the URL as we were reached first.
-
-    Twilio signs the webhook URL as it was configured, which is the one we rebuild, so a
-    genuine request costs one HMAC. ``validate`` also tries the URL with and without its
-    port (Twilio's back end is inconsistent there): two more, for the rare rest.
-    """
-    exact = validator.compute_signature(url, form)
-    # As bytes: compare_digest refuses non-ASCII text, and a header may hold any.
-    if hmac.compare_digest(exact.encode(), signature.encode()):
-        return True
-    return bool(validator.validate(url, form, signature))
 
 
 def _required(form: dict[str, str], *names: str) -> None:
@@ -101,22 +81,9 @@ def _required(form: dict[str, str], *names: str) -> None:
 
 @bp.post("/sms/inbound")
 def inbound() -> Response:
-    """Store an inbound text keyed by MessageSid and answer with empty TwiML.
-
-    A signed, form-encoded text is answered before Flask (bot.fast_path); this view
-    answers the rest: a multipart text, and every request to refuse.
-    """
+    """Store an inbound text keyed by MessageSid, once, wake the inbox, answer empty TwiML."""
     form = _require_twilio_signature()
     _required(form, *INBOUND_REQUIRED)
-    store_inbound(current_app.extensions, form)
-    return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
-
-
-def store_inbound(extensions: Mapping[str, Any], form: dict[str, str]) -> None:
-    """Store a signed inbound text keyed by MessageSid, once, and wake the inbox.
-
-    Raises `NotCommitted` when it could not be stored.
-    """
     sid = form["MessageSid"]
     message = {
         "message_sid": sid[:64],
@@ -125,11 +92,23 @@ def store_inbound(extensions: Mapping[str, Any], form: dict[str, str]) -> None:
         "body": form.get("Body", "")[:2000],
         "params": _params(form),
     }
-    if not extensions["inbound_rows"].insert(message):
+    if stored(InboundMessage, message, key="message_sid"):
+        log.info("inbound %s from %s stored", sid, mask(form["From"]))
+        _wake("wake_inbox")
+    else:
         log.info("inbound %s from %s already stored", sid, mask(form["From"]))
-        return
-    log.info("inbound %s from %s stored", sid, mask(form["From"]))
-    wake = extensions.get("wake_inbox")
+    return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+
+
+def stored(model: type[InboundMessage | SmartrrEvent], row: dict[str, Any], *, key: str) -> bool:
+    """Insert ``row`` unless its ``key`` is taken (a repeated delivery); True when it went in."""
+    with get_db().begin() as session:
+        return insert_new(session, model, [row], key=key) == 1
+
+
+def _wake(job: str) -> None:
+    """Wake a job of this process's worker (the embedded default) instead of its next poll."""
+    wake = current_app.extensions.get(job)
     if wake is not None:
         wake()
 
@@ -171,14 +150,11 @@ def smartrr_webhook() -> tuple[Response, int]:
         "purchase_state_id": info.purchase_state_id,
         "customer_id": info.customer_id,
     }
-    stored = current_app.extensions["event_rows"].insert(event)
-    if not stored:
+    if not stored(SmartrrEvent, event, key="event_key"):
         log.info("Smartrr event %s already stored", info.key)
         return jsonify(status="duplicate"), 200
     log.info("Smartrr event %s (%s) stored", info.key, info.topic or "no topic")
-    wake = current_app.extensions.get("wake_events")
-    if wake is not None:
-        wake()
+    _wake("wake_events")
     return jsonify(status="stored"), 200
 
 
