@@ -20,7 +20,17 @@ def ensure_shop(session: Session, settings: Settings) -> Shop:
     if shop is not None:
         return shop
     # Processes that start together race to create it: the first one's row stands.
-    row = {
+    insert_new(session, Shop, [_shop_row(settings)], key="id")
+    return session.get_one(Shop, SHOP_ID)
+
+
+def new_shop(settings: Settings) -> Shop:
+    """The shop row as `ensure_shop` would create it, not stored (for a page that reads)."""
+    return Shop(**_shop_row(settings))
+
+
+def _shop_row(settings: Settings) -> dict[str, object]:
+    return {
         "id": SHOP_ID,
         "name": settings.shop_name,
         "time_zone": settings.shop_timezone,
@@ -29,8 +39,6 @@ def ensure_shop(session: Session, settings: Settings) -> Shop:
         "cancel_by_text": False,
         "event_texts": {},
     }
-    insert_new(session, Shop, [row], key="id")
-    return session.get_one(Shop, SHOP_ID)
 
 
 def sending_default(settings: Settings) -> bool:

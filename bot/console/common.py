@@ -53,7 +53,7 @@ def shop_zone() -> ZoneInfo:
 def require_account() -> Response | None:
     """Send anyone not signed in to the sign-in page; load the account and the shop's zone."""
     user_id = session.get("user_id")
-    with get_db().begin() as db:
+    with get_db().read() as db:
         user = db.get(User, user_id) if isinstance(user_id, int) else None
         g.account = Account(user.id, user.email) if user is not None else None
         shop = effective_settings(db, app_settings())

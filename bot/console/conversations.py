@@ -158,7 +158,7 @@ def thread(session: Session, subscriber: Subscriber) -> list[Entry]:
 def index() -> str:
     """Subscribers with texts."""
     query = request.args.get("q", "").strip()[:100]
-    with get_db().begin() as db:
+    with get_db().read() as db:
         found = summaries(db, query)
     return render_template("console/conversations.html", summaries=found, query=query)
 
@@ -166,7 +166,7 @@ def index() -> str:
 @bp.get("/<int:subscriber_id>")
 def show(subscriber_id: int) -> str:
     """One subscriber's thread and subscriptions."""
-    with get_db().begin() as db:
+    with get_db().read() as db:
         subscriber = db.get(Subscriber, subscriber_id)
         if subscriber is None:
             abort(404, "No such subscriber.")

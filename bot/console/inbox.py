@@ -89,7 +89,7 @@ def _open_or_404(session: Session, inbound_id: int) -> InboundMessage:
 @bp.get("")
 def index() -> str:
     """The open items."""
-    with get_db().begin() as db:
+    with get_db().read() as db:
         items = open_items(db)
     return render_template("console/inbox.html", items=items, max_length=MAX_LENGTH)
 

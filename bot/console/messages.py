@@ -105,7 +105,7 @@ def _source_from_form() -> str:
 @bp.get("")
 def index() -> str:
     """Every template with its description, variables and last edit."""
-    with get_db().begin() as db:
+    with get_db().read() as db:
         latest = {
             row.name: row
             for row in db.scalars(
@@ -127,7 +127,7 @@ def index() -> str:
 
 def _edit_page(name: str, source: str, result: Preview, status: int = 200) -> tuple[str, int]:
     spec = _spec_or_404(name)
-    with get_db().begin() as db:
+    with get_db().read() as db:
         history = versions(db, name)
     page = render_template(
         "console/message_edit.html",
@@ -146,7 +146,7 @@ def _edit_page(name: str, source: str, result: Preview, status: int = 200) -> tu
 def edit(name: str) -> tuple[str, int]:
     """The editor, showing the wording in force."""
     _spec_or_404(name)
-    with get_db().begin() as db:
+    with get_db().read() as db:
         source = template_source(db, name)
     return _edit_page(name, source, preview(name, source))
 

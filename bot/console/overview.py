@@ -108,7 +108,7 @@ def index() -> str:
     period = request.args.get("days", 14, type=int)
     period = period if period in PERIODS else 14
     zone = shop_zone()
-    with get_db().begin() as db:
+    with get_db().read() as db:
         summary = summarise(db, utcnow(), period, zone)
     labels = [f"{day:%b} {day.day}" for day in summary.days]
     return render_template(

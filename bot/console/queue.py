@@ -113,7 +113,7 @@ def index() -> str:
         status=status if status in (*STATUSES, "all") else "scheduled",
         query=request.args.get("q", "").strip()[:100],
     )
-    with get_db().begin() as db:
+    with get_db().read() as db:
         settings = effective_settings(db, app_settings())
         rows, total = upcoming(db, settings, filters)
         warnings = capacity_warnings(

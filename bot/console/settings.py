@@ -18,7 +18,7 @@ from bot.conversation_actions import shifted
 from bot.db import get_db
 from bot.keywords import MAX_PAUSE_DAYS, Intent, parse
 from bot.models import Shop, utcnow
-from bot.shop import effective_settings, ensure_shop
+from bot.shop import SHOP_ID, effective_settings, ensure_shop, new_shop
 from bot.smartrr import CancellationReason, SmartrrError, get_client
 from bot.sms import TwilioTransport, get_transport
 from bot.waking_hours import parse_window
@@ -254,8 +254,9 @@ def _page(
 def index() -> tuple[str, int]:
     """The settings form and connection status."""
     reasons = cancellation_reasons()
-    with get_db().begin() as db:
-        shop = ensure_shop(db, app_settings())
+    with get_db().read() as db:
+        # Before the first sync there is no shop row yet: the defaults it will get.
+        shop = db.get(Shop, SHOP_ID) or new_shop(app_settings())
         values = current_form(shop, effective_settings(db, app_settings()))
     return _page(values, {}, reasons)
 

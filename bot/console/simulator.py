@@ -88,7 +88,7 @@ def index() -> str:
     """Pick a subscriber, text the bot, see the answer and the sandbox's subscriptions."""
     chosen_id = request.args.get("subscriber", type=int)
     sent_id = request.args.get("sent", type=int)
-    with get_db().begin() as db:
+    with get_db().read() as db:
         subscribers = db.scalars(
             select(Subscriber)
             .where(Subscriber.phone.is_not(None))
