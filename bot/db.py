@@ -151,7 +151,7 @@ def inserted_keys(
     key: str,
 ) -> list[Any]:
     """Like `insert_new`, but name the ``key`` of each row that went in."""
-    table = model.__table__  # type: ignore[attr-defined]
+    table = model.__table__
     connection = session if isinstance(session, Connection) else session.connection()
     stmt = _insert_new_statement(table, key, connection.dialect.name)
     inserted: list[Any] = []
@@ -185,7 +185,7 @@ def upsert(
     """
     if not rows:
         return {}
-    table = model.__table__  # type: ignore[attr-defined]
+    table = model.__table__
     connection = session.connection()
     updated = tuple(name for name in rows[0] if name not in keys)
     stmt = _upsert_statement(table, tuple(keys), updated, returning, connection.dialect.name)

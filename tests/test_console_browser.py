@@ -44,7 +44,7 @@ sync_api = pytest.importorskip(
 )
 if not CHROMIUM.exists():
     pytest.skip(
-        "Debian's chromium is not installed (apt-get install -y chromium; `make test` tries)",
+        "Debian's chromium is not installed: `make browser` (apt-get install -y chromium)",
         allow_module_level=True,
     )
 expect = sync_api.expect

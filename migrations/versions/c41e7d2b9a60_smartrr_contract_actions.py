@@ -11,6 +11,7 @@ Revises: b7d2c0f1a9e3
 Create Date: 2026-12-04 19:20:00
 
 """
+
 import sqlalchemy as sa
 from alembic import op
 
