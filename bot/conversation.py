@@ -377,13 +377,16 @@ class Conversation:
                 intent is not Intent.RESUME or subscription.status == "PAUSED"
             ):
                 return subscription, notice.id
-        subscriptions = self._subscriptions(turn)
+        # A subscription whose payment failed is still running: it gets its own answer.
+        subscriptions = self._subscriptions(turn, ("ACTIVE", "PAUSED", "FAILED"))
         if not subscriptions:
             return said("no_subscription", "no_subscription")
         wanted = {Intent.RESUME: ("PAUSED",), Intent.CANCEL_REQUEST: ("ACTIVE", "PAUSED")}
         candidates = [s for s in subscriptions if s.status in wanted.get(intent, ("ACTIVE",))]
         if not candidates:
-            return _refuse(NOT_PAUSED if intent is Intent.RESUME else IS_PAUSED, subscriptions[0])
+            first = subscriptions[0]
+            why = NOT_PAUSED if first.status == "ACTIVE" else NOT_RUNNING[first.status]
+            return _refuse(why, first)
         if len(candidates) == 1:
             return candidates[0], None
         candidates = candidates[:9]
@@ -417,14 +420,16 @@ class Conversation:
             .limit(1)
         )
 
-    def _subscriptions(self, turn: Turn) -> list[Subscription]:
-        """The subscriber's active and paused subscriptions, soonest first."""
+    def _subscriptions(
+        self, turn: Turn, statuses: tuple[str, ...] = ("ACTIVE", "PAUSED")
+    ) -> list[Subscription]:
+        """The subscriber's subscriptions in ``statuses`` (active and paused), soonest first."""
         return list(
             turn.session.scalars(
                 select(Subscription)
                 .where(
                     Subscription.subscriber_id == turn.subscriber.id,
-                    Subscription.status.in_(("ACTIVE", "PAUSED")),
+                    Subscription.status.in_(statuses),
                 )
                 .order_by(Subscription.next_billing_at.asc().nulls_last(), Subscription.id)
             )

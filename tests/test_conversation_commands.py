@@ -196,6 +196,17 @@ def test_resume_when_nothing_is_paused_and_skip_when_paused_are_answered_plainly
     assert bot.puts() == []
 
 
+def test_a_subscription_whose_payment_failed_is_answered_with_what_to_do(bot: Bot) -> None:
+    failed = bot.state(MARCUS) | {"purchaseStateStatus": "FAILED"}
+    bot.sandbox.store.add(failed)
+    bot.worker.sync()
+
+    [reply] = bot.text(MARCUS, "skip")
+
+    assert "on hold after a payment did not go through" in reply
+    assert bot.puts() == []
+
+
 def test_next_answers_with_date_and_products_and_changes_nothing(bot: Bot) -> None:
     bot.worker.sync()
 
