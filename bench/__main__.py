@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 from bench.rate import busiest_second
 from bench.report import machine, write_report
 from bench.store import due_now_zone, generate
-from bot.sandbox import SandboxServer, SandboxStore
+from bot.smartrr.sandbox import SandboxServer, SandboxStore
 
 ROOT = Path(__file__).resolve().parent.parent
 # The Twilio-like server lives with the tests.
@@ -68,7 +68,7 @@ def bench_dispatch(rate: float, seconds: float, workers: int, workdir: Path) -> 
     from flask_migrate import upgrade
 
     from bot import create_app
-    from bot.db import get_db
+    from bot.storage.db import get_db
     from bot.worker import Worker
 
     count = int(rate * seconds)

@@ -32,7 +32,7 @@ from bench.webhook import (
     migrate,
     process,
 )
-from bot.sandbox import SandboxServer, SandboxStore
+from bot.smartrr.sandbox import SandboxServer, SandboxStore
 
 TEXTS = int(os.environ.get("BENCH_TEXTS", "60"))
 SMARTRR_SECONDS = float(os.environ.get("BENCH_SMARTRR_SECONDS", "0.3"))

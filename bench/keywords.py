@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from bench.report import Machine, machine, percentile, replace_section
-from bot.keywords import parse
+from bot.rules.keywords import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "replies.tsv"

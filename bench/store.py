@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.sandbox import make_customer, make_purchase_state
+from bot.smartrr.sandbox import make_customer, make_purchase_state
 
 #: Area codes across every US zone (New York, Chicago, Denver, Phoenix, Los Angeles,
 #: Anchorage, Honolulu, Indianapolis, Miami).

@@ -16,8 +16,8 @@ from pathlib import Path
 from flask_migrate import upgrade
 
 from bot import create_app
-from bot.db import get_db
-from bot.sync import run_sync
+from bot.smartrr.sync import run_sync
+from bot.storage.db import get_db
 from bot.worker import Worker
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, text
 from bench.load import PUBLIC_BASE_URL, Result, _request, fire
 from bench.report import replace_section
 from bench.store import generate, phone
-from bot.sandbox import SandboxServer, SandboxStore
+from bot.smartrr.sandbox import SandboxServer, SandboxStore
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))

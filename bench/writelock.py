@@ -23,8 +23,8 @@ from sqlalchemy import Connection, event
 from bench.report import percentile, replace_section
 from bench.store import generate, phone
 from bench.webhook import ROOT, base_env, migrate
-from bot.db import READ_ONLY
-from bot.sandbox import SandboxServer, SandboxStore
+from bot.smartrr.sandbox import SandboxServer, SandboxStore
+from bot.storage.db import READ_ONLY
 
 sys.path.insert(0, str(ROOT / "tests"))
 from twilio_fake import FROM_NUMBER, TwilioFake
@@ -47,7 +47,7 @@ class Holds:
         event.listen(engine, "rollback", self._end)
 
     def _begin(self, conn: Connection) -> None:
-        # Listeners run in order: bot.db's BEGIN IMMEDIATE has taken the lock by now.
+        # Listeners run in order: bot.storage.db's BEGIN IMMEDIATE has taken the lock by now.
         self._local.began, self._local.first = time.perf_counter(), None
 
     def _statement(self, conn: Connection, cursor: Any, sql: str, *_: Any) -> None:
@@ -69,8 +69,8 @@ def run(database_url: str) -> list[tuple[float, str]]:
     os.environ.update(base_env(database_url, smartrr, twilio))
     migrate(dict(os.environ))
     from bot import create_app
-    from bot.db import get_db, insert_new
-    from bot.models import InboundMessage
+    from bot.storage.db import get_db, insert_new
+    from bot.storage.models import InboundMessage
     from bot.worker import Worker, build_scheduler
 
     app = create_app()

@@ -9,20 +9,12 @@ from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot import (
-    cli,
-    console,
-    db,
-    errors,
-    headers,
-    logs,
-    metrics,
-    pages,
-    smartrr,
-    sms,
-    webhooks,
-)
+from bot import cli, console, webhooks
 from bot.config import Settings, from_environ, load_environ, secret_key
+from bot.ops import errors, headers, logs, metrics, pages
+from bot.outbound import sms
+from bot.smartrr import client as smartrr
+from bot.storage import db
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Webhook bodies are small; anything larger is refused with 413.

@@ -11,13 +11,13 @@ from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
 from bot.console.auth import demo_login
-from bot.db import get_db
-from bot.models import Shop
-from bot.sandbox import DatabaseSandboxStore
-from bot.shop import SHOP_ID, ensure_shop, sending_default
-from bot.smartrr import SmartrrError, get_client
-from bot.smartrr_webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
-from bot.smartrr_webhooks import webhook_url as smartrr_webhook_url
+from bot.smartrr.client import SmartrrError, get_client
+from bot.smartrr.sandbox import DatabaseSandboxStore
+from bot.smartrr.webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
+from bot.smartrr.webhooks import webhook_url as smartrr_webhook_url
+from bot.storage.db import get_db
+from bot.storage.models import Shop
+from bot.storage.shop import SHOP_ID, ensure_shop, sending_default
 from bot.worker import Worker, build_scheduler
 
 

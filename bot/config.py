@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.waking_hours import Window, parse_window
+from bot.rules.waking_hours import Window, parse_window
 
 #: Every environment variable the bot reads, with its default. The names in
 #: the first block are a stable interface (see docs/architecture.md).

@@ -16,13 +16,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.wrappers import Request
 
 from bot.config import Settings
-from bot.db import get_db, insert_new
-from bot.dispatcher import record_status
-from bot.events import describe
-from bot.models import InboundMessage, SmartrrEvent
-from bot.phones import mask
-from bot.smartrr_webhooks import PATH as SMARTRR_WEBHOOK_PATH
-from bot.smartrr_webhooks import SECRET_PARAMETER
+from bot.outbound.dispatcher import record_status
+from bot.rules.phones import mask
+from bot.smartrr.events import describe
+from bot.smartrr.webhooks import PATH as SMARTRR_WEBHOOK_PATH
+from bot.smartrr.webhooks import SECRET_PARAMETER
+from bot.storage.db import get_db, insert_new
+from bot.storage.models import InboundMessage, SmartrrEvent
 
 log = logging.getLogger(__name__)
 

@@ -15,17 +15,17 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from bot.config import Settings
-from bot.conversation import Conversation
-from bot.db import get_db
-from bot.dispatcher import Dispatcher
-from bot.events import process_events
-from bot.inbox import process_inbox
-from bot.models import Heartbeat, utcnow
-from bot.planner import PlanResult, run_plan
-from bot.shop import effective_settings, ensure_shop
-from bot.smartrr import get_client
-from bot.sms import get_transport
-from bot.sync import SyncResult, run_sync
+from bot.conversation.handler import Conversation
+from bot.conversation.inbox import process_inbox
+from bot.outbound.dispatcher import Dispatcher
+from bot.outbound.planner import PlanResult, run_plan
+from bot.outbound.sms import get_transport
+from bot.smartrr.client import get_client
+from bot.smartrr.events import process_events
+from bot.smartrr.sync import SyncResult, run_sync
+from bot.storage.db import get_db
+from bot.storage.models import Heartbeat, utcnow
+from bot.storage.shop import effective_settings, ensure_shop
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioFake, sign
 
 from bot import create_app
-from bot.db import Database, get_db
-from bot.sandbox import SandboxServer, SandboxStore, demo_seed
+from bot.smartrr.sandbox import SandboxServer, SandboxStore, demo_seed
+from bot.storage.db import Database, get_db
 
 PUBLIC_BASE_URL = "https://bot.example.com"
 #: A Monday morning in New York; the demo seed's billing dates follow it.

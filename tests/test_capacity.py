@@ -13,9 +13,9 @@ from freezegun import freeze_time
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from bot.capacity import CapacityWarning, capacity_warnings
-from bot.models import OutboundMessage
-from bot.sandbox import SandboxServer, make_customer, make_purchase_state
+from bot.outbound.capacity import CapacityWarning, capacity_warnings
+from bot.smartrr.sandbox import SandboxServer, make_customer, make_purchase_state
+from bot.storage.models import OutboundMessage
 from bot.worker import Worker
 
 #: 11:00 in New York on Nov 25.
@@ -132,11 +132,11 @@ def test_planning_logs_the_warning_for_the_console(
         customer = make_customer(key, phone=f"+1212555{index:04d}")
         sandbox.store.add(make_purchase_state(key, billing, customer=customer))
 
-    with freeze_time(SEED_NOW), caplog.at_level(logging.WARNING, logger="bot.planner"):
+    with freeze_time(SEED_NOW), caplog.at_level(logging.WARNING, logger="bot.outbound.planner"):
         worker = Worker(app)
         worker.sync()
         worker.plan()
 
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.planner"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.outbound.planner"] == [
         "capacity: 30 texts due at 11:00 EST on Nov 28 need 13 min at 0.04 msg/s"
     ]

@@ -21,8 +21,8 @@ from twilio_fake import TwilioFake
 
 from bot import create_app
 from bot.console.chart import line_chart
-from bot.db import get_db
-from bot.models import InboundMessage, OutboundMessage, Subscriber
+from bot.storage.db import get_db
+from bot.storage.models import InboundMessage, OutboundMessage, Subscriber
 from bot.worker import Worker
 
 MARCUS = "+13125794420"  # Chicago; Protein Bars bill 2026-11-26 14:00 UTC

@@ -17,8 +17,8 @@ from test_console_support import EMAIL, PASSWORD, Console, create_account, csrf_
 
 from bot import create_app
 from bot.console.auth import DEMO_EMAIL, demo_login
-from bot.db import get_db
-from bot.models import InboundMessage, Shop, User
+from bot.storage.db import get_db
+from bot.storage.models import InboundMessage, Shop, User
 
 PAGES = (
     "/console/",

@@ -20,8 +20,8 @@ from twilio_fake import TwilioFake
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from bot import create_app
-from bot.db import get_db
-from bot.messages import template_source
+from bot.outbound.messages import template_source
+from bot.storage.db import get_db
 from bot.worker import Worker
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from test_console_support import EMAIL, Console, signed_in
 
-from bot.db import get_db
-from bot.messages import template_source
-from bot.models import TemplateVersion
-from bot.templates import CATALOG, default_source
+from bot.outbound.messages import template_source
+from bot.rules.templates import CATALOG, default_source
+from bot.storage.db import get_db
+from bot.storage.models import TemplateVersion
 
 EDIT = "/console/messages/upcoming_order"
 SAVED = "Saved: texts from now on use this wording."

@@ -15,11 +15,11 @@ from test_console_support import Console, signed_in
 from bot import create_app
 from bot.config import Settings
 from bot.console.settings import pause_days
-from bot.db import get_db
-from bot.models import Shop
-from bot.sandbox import SandboxServer
-from bot.shop import SHOP_ID, effective_settings, ensure_shop
-from bot.smartrr import CancellationReason, SmartrrClient
+from bot.smartrr.client import CancellationReason, SmartrrClient
+from bot.smartrr.sandbox import SandboxServer
+from bot.storage.db import get_db
+from bot.storage.models import Shop
+from bot.storage.shop import SHOP_ID, effective_settings, ensure_shop
 
 VALID = {
     "name": "Bean Club Roasters",

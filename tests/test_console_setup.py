@@ -16,11 +16,11 @@ from twilio_fake import TwilioFake
 
 from bot import create_app
 from bot.console.setup import Item, upcoming_text_item
-from bot.db import get_db
-from bot.models import Shop
-from bot.sandbox import SandboxServer
-from bot.smartrr import NO_ID, SmartrrAuthError, SmartrrClient, Webhook
-from bot.smartrr_webhooks import EVENT_TYPES
+from bot.smartrr.client import NO_ID, SmartrrAuthError, SmartrrClient, Webhook
+from bot.smartrr.sandbox import SandboxServer
+from bot.smartrr.webhooks import EVENT_TYPES
+from bot.storage.db import get_db
+from bot.storage.models import Shop
 
 READY_TO_ACKNOWLEDGE = ("templates", "smartrr-notice")
 SECRET = "s3cret+with/odd&chars"

@@ -16,10 +16,10 @@ from test_console_browser import page as page
 from test_console_support import create_account, upcoming_text_in_smartrr
 
 from bot import create_app
-from bot.db import get_db
-from bot.models import Shop
-from bot.sandbox import SandboxServer
-from bot.smartrr_webhooks import EVENT_TYPES
+from bot.smartrr.sandbox import SandboxServer
+from bot.smartrr.webhooks import EVENT_TYPES
+from bot.storage.db import get_db
+from bot.storage.models import Shop
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from test_console_support import signed_in
 from twilio_fake import TwilioFake
 
 from bot import create_app
-from bot.db import get_db
-from bot.models import InboundMessage, Subscriber
-from bot.sandbox import SandboxServer
+from bot.smartrr.sandbox import SandboxServer
+from bot.storage.db import get_db
+from bot.storage.models import InboundMessage, Subscriber
 
 MARCUS = "+13125794420"
 

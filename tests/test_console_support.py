@@ -10,7 +10,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.sandbox import SandboxServer
+from bot.smartrr.sandbox import SandboxServer
 
 EMAIL = "owner@beanclub.example"
 PASSWORD = "correct horse battery"

@@ -1,4 +1,4 @@
-"""bot.contract: Smartrr's OpenAPI document, normalised, as openapi-core checks it."""
+"""bot.smartrr.contract: Smartrr's OpenAPI document, normalised, as openapi-core checks it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
-from bot import contract
-from bot.contract import ContractViolation
-from bot.sandbox import make_purchase_state
+from bot.smartrr import contract
+from bot.smartrr.contract import ContractViolation
+from bot.smartrr.sandbox import make_purchase_state
 
 STATE = "/vendor/customer/{customerRelationshipId}/purchase-state/{customerPurchaseStateId}"
 ACTION = "https://api.smartrr.com/vendor/customer/c1/purchase-state/s1"

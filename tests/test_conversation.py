@@ -21,8 +21,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 from twilio_fake import TwilioFake
 
-from bot.models import ActionLog, InboundMessage
-from bot.sandbox import SandboxServer
+from bot.smartrr.sandbox import SandboxServer
+from bot.storage.models import ActionLog, InboundMessage
 from bot.worker import Worker
 
 MAYA = "+16465823017"  # New York: House Blend Coffee x2 bills Nov 25, Earl Grey Tea Nov 28
@@ -96,7 +96,7 @@ class Bot:
 
     def _read(self, query: Select[Any]) -> list[Any]:
         # On SQLite every transaction holds the write lock (BEGIN IMMEDIATE, see
-        # bot.db): read fresh rows, detach them and end the transaction at once.
+        # bot.storage.db): read fresh rows, detach them and end the transaction at once.
         self.session.expire_all()
         rows = list(self.session.scalars(query))
         self.session.expunge_all()

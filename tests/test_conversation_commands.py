@@ -9,10 +9,10 @@ import pytest
 from test_conversation import DANA, MARCUS, MAYA, STRANGER, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
-from bot.models import Shop, TemplateVersion
-from bot.shop import SHOP_ID
-from bot.smartrr import SmartrrClient
-from bot.templates import CATALOG, COMMON_VARIABLES
+from bot.rules.templates import CATALOG, COMMON_VARIABLES
+from bot.smartrr.client import SmartrrClient
+from bot.storage.models import Shop, TemplateVersion
+from bot.storage.shop import SHOP_ID
 
 SOFIA = "+13034512298"  # Denver: Vitamin Pack bills Nov 27
 

@@ -12,10 +12,10 @@ from test_console_support import signed_in
 from test_conversation import MARCUS, STRANGER, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
-from bot.conversation import Conversation
-from bot.db import get_db
-from bot.inbox import MAX_ATTEMPTS, process_inbox, retry_delay
-from bot.smartrr import SmartrrClient
+from bot.conversation.handler import Conversation
+from bot.conversation.inbox import MAX_ATTEMPTS, process_inbox, retry_delay
+from bot.smartrr.client import SmartrrClient
+from bot.storage.db import get_db
 
 FAILED = "Bean Club: We could not update your order right now. Our team will follow up shortly."
 

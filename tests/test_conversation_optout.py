@@ -9,7 +9,7 @@ from sqlalchemy import select
 from test_conversation import MARCUS, Bot
 from test_conversation import bot as bot  # the fixture, shared
 
-from bot.models import OutboundMessage, Subscriber
+from bot.storage.models import OutboundMessage, Subscriber
 
 CONFIRMED_OUT = (
     "Bean Club: You are unsubscribed and will not get any more texts from us. "

@@ -16,10 +16,10 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from bot import db
-from bot.db import Database, get_db, insert_new, upsert
-from bot.models import Base, InboundMessage, Subscriber
-from bot.shop import ensure_shop
+from bot.storage import db
+from bot.storage.db import Database, get_db, insert_new, upsert
+from bot.storage.models import Base, InboundMessage, Subscriber
+from bot.storage.shop import ensure_shop
 
 CUSTOMER_KEYS = ("shop_id", "smartrr_customer_id")
 STRANGER = "+12025550143"

@@ -17,9 +17,10 @@ from freezegun.api import FrozenDateTimeFactory
 from sqlalchemy import select
 from twilio_fake import ACCOUNT_SID, FROM_NUMBER, TwilioFake
 
-from bot.db import get_db
-from bot.dispatcher import LEASE, MAX_ATTEMPTS, Dispatcher
-from bot.models import (
+from bot.outbound.dispatcher import LEASE, MAX_ATTEMPTS, Dispatcher
+from bot.outbound.sms import SendResult, Transport, TwilioTransport
+from bot.storage.db import get_db
+from bot.storage.models import (
     OutboundMessage,
     Shop,
     Subscriber,
@@ -27,8 +28,7 @@ from bot.models import (
     TemplateVersion,
     utcnow,
 )
-from bot.shop import SHOP_ID
-from bot.sms import SendResult, Transport, TwilioTransport
+from bot.storage.shop import SHOP_ID
 from bot.worker import Worker
 
 MAYA = "+16465823017"  # New York; her coffee notice has been due since 11:00 EST yesterday

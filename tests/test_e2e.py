@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio_fake import TwilioFake
 
-from bot.models import InboundMessage, OutboundMessage
-from bot.sandbox import SandboxServer
+from bot.smartrr.sandbox import SandboxServer
+from bot.storage.models import InboundMessage, OutboundMessage
 from bot.worker import Worker
 
 MARCUS = "+13125794420"  # Chicago; Protein Bars bill 2026-11-26 14:00 UTC (08:00 CST)

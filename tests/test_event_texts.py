@@ -19,14 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio_fake import TwilioFake
 
-from bot.conversation import Conversation
-from bot.db import get_db
-from bot.event_texts import KINDS, event_variables, topic_kind
-from bot.inbox import process_inbox
-from bot.models import OutboundMessage, Shop, Subscriber, Subscription
-from bot.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
-from bot.smartrr import SmartrrClient
-from bot.templates import CATALOG, COMMON_VARIABLES, default_source, render
+from bot.conversation.handler import Conversation
+from bot.conversation.inbox import process_inbox
+from bot.outbound.event_texts import KINDS, event_variables, topic_kind
+from bot.rules.templates import CATALOG, COMMON_VARIABLES, default_source, render
+from bot.smartrr.client import SmartrrClient
+from bot.smartrr.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
+from bot.storage.db import get_db
+from bot.storage.models import OutboundMessage, Shop, Subscriber, Subscription
 from bot.worker import Worker
 
 SECRET = "whsec_event_texts_0123456789abcdef"

@@ -10,7 +10,7 @@ from conftest import SEED_NOW
 from test_event_texts import CHICAGO_OPENS, DANA, MARCUS, MAYA, NY_OPENS, World, event_texts_to
 from test_event_texts import world as world  # the fixture, shared
 
-from bot.sandbox import make_customer, make_purchase_state
+from bot.smartrr.sandbox import make_customer, make_purchase_state
 
 #: Dana (Phoenix) is paused until Dec 23; 11:00 in Phoenix is 18:00 UTC.
 DANA_RESUMES = datetime.fromisoformat("2026-12-23T00:00:00+00:00")

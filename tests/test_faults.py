@@ -21,10 +21,10 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 from twilio_fake import TwilioFake
 
-from bot.db import get_db
-from bot.dispatcher import LEASE
-from bot.models import InboundMessage, OutboundMessage
-from bot.sandbox import SandboxServer
+from bot.outbound.dispatcher import LEASE
+from bot.smartrr.sandbox import SandboxServer
+from bot.storage.db import get_db
+from bot.storage.models import InboundMessage, OutboundMessage
 from bot.worker import Worker
 
 #: One subscription each, so every text has exactly one target.
@@ -236,7 +236,7 @@ def test_a_postgresql_restart_mid_dispatch_loses_and_doubles_nothing(
 def _copy_notices(app: Flask, copies: int) -> int:
     """Make ``copies`` due notices for distinct numbers of one zone; return how many."""
     with get_db(app).begin() as session:
-        from bot.models import Subscriber, Subscription
+        from bot.storage.models import Subscriber, Subscription
 
         template = session.scalars(select(Subscription)).first()
         assert template is not None

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import MAX_BODY_BYTES
-from bot.models import InboundMessage, OutboundMessage, SmartrrEvent
+from bot.storage.models import InboundMessage, OutboundMessage, SmartrrEvent
 
 ENDPOINTS = ("/sms/inbound", "/sms/status", "/smartrr/webhook", "/healthz", "/metrics")
 CONTENT_TYPES = (

@@ -5,7 +5,7 @@ from conftest import Phone
 from flask import Flask, Response
 from flask.testing import FlaskClient
 
-from bot.headers import CONTENT_SECURITY_POLICY
+from bot.ops.headers import CONTENT_SECURITY_POLICY
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/console/login", "/console/", "/nowhere"])

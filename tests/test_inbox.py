@@ -11,9 +11,9 @@ from test_conversation import DANA, MARCUS, MAYA, MORNING, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
 from bot import create_app
-from bot.db import get_db
-from bot.inbox import retry_delay
-from bot.models import InboundMessage, PendingQuestion, Subscriber
+from bot.conversation.inbox import retry_delay
+from bot.storage.db import get_db
+from bot.storage.models import InboundMessage, PendingQuestion, Subscriber
 from bot.worker import Worker
 
 FAILED = "Bean Club: We could not update your order right now. Our team will follow up shortly."

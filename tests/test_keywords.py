@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.keywords import ACTIONS, Delay, Intent, Parsed, normalize, parse
+from bot.rules.keywords import ACTIONS, Delay, Intent, Parsed, normalize, parse
 
 TODAY = date(2026, 11, 23)
 CORPUS = Path(__file__).parent / "data" / "replies.tsv"

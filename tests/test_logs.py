@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.logs import ContextFilter, JsonFormatter, redact
+from bot.ops.logs import ContextFilter, JsonFormatter, redact
 from bot.worker import Worker
 
 

@@ -9,8 +9,8 @@ from flask_migrate import upgrade
 from freezegun import freeze_time
 
 from bot import create_app
-from bot.db import get_db
-from bot.sms import get_transport
+from bot.outbound.sms import get_transport
+from bot.storage.db import get_db
 from bot.worker import Worker
 
 

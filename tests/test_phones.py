@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.area_codes import area_code_states, derive_from_geocoder
-from bot.phones import Place, mask, normalize, place_of, state_code
+from bot.rules.area_codes import area_code_states, derive_from_geocoder
+from bot.rules.phones import Place, mask, normalize, place_of, state_code
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_a_state_is_read_from_the_area_code_without_the_geocoder_in_memory() -> 
     import sys
 
     probe = (
-        "import sys; from bot.phones import place_of; "
+        "import sys; from bot.rules.phones import place_of; "
         "print(place_of('+13056218854').state, 'phonenumbers.geocoder' in sys.modules)"
     )
     result = subprocess.run(

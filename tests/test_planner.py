@@ -13,13 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio_fake import TwilioFake
 
-from bot import planner
-from bot.db import get_db
-from bot.models import OutboundMessage, Subscription
-from bot.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
-from bot.shop import ensure_shop
-from bot.smartrr import get_client
-from bot.sync import run_sync
+from bot.outbound import planner
+from bot.smartrr.client import get_client
+from bot.smartrr.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
+from bot.smartrr.sync import run_sync
+from bot.storage.db import get_db
+from bot.storage.models import OutboundMessage, Subscription
+from bot.storage.shop import ensure_shop
 from bot.worker import Worker
 
 MARCUS = "+13125794420"

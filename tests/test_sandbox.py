@@ -1,5 +1,5 @@
 """The sandbox over HTTP: it refuses what Smartrr's document refuses, and every answer it
-gives is one the document describes (checked with bot.contract)."""
+gives is one the document describes (checked with bot.smartrr.contract)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,8 @@ from phonenumbers import timezone as phone_timezone
 from sqlalchemy import delete
 
 from bot import create_app
-from bot.contract import validate_http_response
-from bot.db import get_db
-from bot.models import SandboxRecord
-from bot.sandbox import (
+from bot.smartrr.contract import validate_http_response
+from bot.smartrr.sandbox import (
     DatabaseSandboxStore,
     SandboxServer,
     SandboxStore,
@@ -31,8 +29,10 @@ from bot.sandbox import (
     make_customer,
     make_purchase_state,
 )
-from bot.sandbox.actions import step
-from bot.sandbox.fixtures import iso
+from bot.smartrr.sandbox.actions import step
+from bot.smartrr.sandbox.fixtures import iso
+from bot.storage.db import get_db
+from bot.storage.models import SandboxRecord
 
 NOW = datetime(2025, 3, 10, 9, 30, tzinfo=UTC)
 TOKEN = "sandbox-test-token"

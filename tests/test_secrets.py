@@ -12,7 +12,7 @@ from freezegun import freeze_time
 from test_console_support import signed_in
 from twilio_fake import AUTH_TOKEN
 
-from bot.sandbox import SandboxServer
+from bot.smartrr.sandbox import SandboxServer
 from bot.worker import Worker
 
 PAGES = (

@@ -15,9 +15,9 @@ from test_event_texts import config as config  # the webhook secret, shared
 from test_event_texts import world as world  # the fixture, shared
 
 from bot import create_app
-from bot.db import get_db
-from bot.models import OutboundMessage
-from bot.sandbox import make_purchase_state
+from bot.smartrr.sandbox import make_purchase_state
+from bot.storage.db import get_db
+from bot.storage.models import OutboundMessage
 from bot.worker import Worker
 
 DRY_RUN = "sending: off (dry run: texts are planned, not sent; replies still go out)"

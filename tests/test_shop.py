@@ -6,9 +6,9 @@ import threading
 
 from flask import Flask
 
-from bot.db import get_db
-from bot.models import Shop
-from bot.shop import ensure_shop
+from bot.storage.db import get_db
+from bot.storage.models import Shop
+from bot.storage.shop import ensure_shop
 
 
 def test_processes_starting_together_create_the_shop_once(app: Flask) -> None:

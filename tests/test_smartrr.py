@@ -19,10 +19,7 @@ from werkzeug.serving import make_server
 
 from bot import create_app
 from bot.config import Settings, from_environ
-from bot.db import Database, get_db
-from bot.models import OutboundMessage, Subscription
-from bot.sandbox import SandboxServer, SandboxStore, make_customer, make_purchase_state
-from bot.smartrr import (
+from bot.smartrr.client import (
     Customer,
     LineItem,
     PurchaseState,
@@ -38,6 +35,9 @@ from bot.smartrr import (
     init_app,
     iso_moment,
 )
+from bot.smartrr.sandbox import SandboxServer, SandboxStore, make_customer, make_purchase_state
+from bot.storage.db import Database, get_db
+from bot.storage.models import OutboundMessage, Subscription
 from bot.worker import Worker
 
 TOKEN = "s3cret-merchant-token"
@@ -323,7 +323,7 @@ def test_list_skips_malformed_items_with_a_warning(
         },
     )
 
-    with caplog.at_level(logging.WARNING, logger="bot.smartrr"):
+    with caplog.at_level(logging.WARNING, logger="bot.smartrr.client"):
         states = list(connect(canned.url).iter_purchase_states(("ACTIVE",)))
 
     assert [state.id for state in states] == ["good"]

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from bot.contract import unknown_keys, validate_http_response, validate_request
-from bot.sandbox import SandboxServer, SandboxStore, make_customer, make_purchase_state
-from bot.smartrr import SmartrrClient
+from bot.smartrr.client import SmartrrClient
+from bot.smartrr.contract import unknown_keys, validate_http_response, validate_request
+from bot.smartrr.sandbox import SandboxServer, SandboxStore, make_customer, make_purchase_state
 
 NOW = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
 ORDER_AT = datetime(2026, 12, 8, 15, 37, tzinfo=UTC)

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from test_planner import act, notices
 
 from bot import create_app
-from bot.db import get_db
-from bot.models import SmartrrEvent, Subscription
-from bot.sandbox import JSON, SandboxServer
+from bot.smartrr.sandbox import JSON, SandboxServer
+from bot.storage.db import get_db
+from bot.storage.models import SmartrrEvent, Subscription
 from bot.worker import Worker
 
 SECRET = "whsec_3f9a1c0b7d2e4f6a8b9c0d1e2f3a4b5c"

@@ -11,12 +11,12 @@ from flask.testing import FlaskCliRunner
 
 from bot import create_app
 from bot.config import Settings, from_environ
-from bot.contract import raw_document
-from bot.db import get_db
-from bot.event_texts import topic_kind
-from bot.sandbox import SandboxServer
-from bot.smartrr import SmartrrClient, Webhook
-from bot.smartrr_webhooks import EVENT_TYPES, NotConfigured, hide_secret, webhook_url
+from bot.outbound.event_texts import topic_kind
+from bot.smartrr.client import SmartrrClient, Webhook
+from bot.smartrr.contract import raw_document
+from bot.smartrr.sandbox import SandboxServer
+from bot.smartrr.webhooks import EVENT_TYPES, NotConfigured, hide_secret, webhook_url
+from bot.storage.db import get_db
 
 SECRET = "s3cret+with/odd&chars"
 WEBHOOK_URL = "https://bot.example.com/smartrr/webhook?token=s3cret%2Bwith%2Fodd%26chars"

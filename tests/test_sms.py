@@ -6,9 +6,9 @@ import pytest
 from twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioFake
 
 from bot.config import Settings, from_environ
-from bot.db import Database
-from bot.models import Base
-from bot.sms import OutboxTransport, SmsError, TwilioTransport
+from bot.outbound.sms import OutboxTransport, SmsError, TwilioTransport
+from bot.storage.db import Database
+from bot.storage.models import Base
 
 TO = "+13125794420"
 

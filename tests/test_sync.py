@@ -13,11 +13,11 @@ from freezegun import freeze_time
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from bot.db import get_db
-from bot.models import OutboundMessage, Subscriber, Subscription
-from bot.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
-from bot.smartrr import SmartrrUnavailable
-from bot.sync import SyncResult
+from bot.smartrr.client import SmartrrUnavailable
+from bot.smartrr.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
+from bot.smartrr.sync import SyncResult
+from bot.storage.db import get_db
+from bot.storage.models import OutboundMessage, Subscriber, Subscription
 from bot.worker import Worker
 
 BILLING = datetime(2026, 11, 30, 14, tzinfo=UTC)

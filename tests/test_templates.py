@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.templates import (
+from bot.rules.templates import (
     CATALOG,
     COMMON_VARIABLES,
     SAMPLE_VARIABLES,

@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.waking_hours import (
+from bot.rules.waking_hours import (
     Locale,
     Window,
     is_allowed,

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from twilio_fake import ACCOUNT_SID, FROM_NUMBER, TwilioFake, sign
 
 from bot import create_app
-from bot.db import get_db
-from bot.models import InboundMessage, OutboundMessage, Subscriber
+from bot.storage.db import get_db
+from bot.storage.models import InboundMessage, OutboundMessage, Subscriber
 from bot.worker import Worker
 
 MARCUS = "+13125794420"  # Chicago; his notice leaves at 11:00 CST on SEED_NOW's day

@@ -23,9 +23,9 @@ from flask import Flask
 from sqlalchemy import func, select
 from twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioFake
 
-from bot.db import get_db
-from bot.models import OutboundMessage
-from bot.sandbox import SandboxServer, make_customer, make_purchase_state
+from bot.smartrr.sandbox import SandboxServer, make_customer, make_purchase_state
+from bot.storage.db import get_db
+from bot.storage.models import OutboundMessage
 from bot.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from werkzeug.wrappers import Response
 from bot.config import Settings
 from bot.console.common import safe_next, when
 from bot.console.security import authenticate, normalize_email, password_problem, set_password
-from bot.db import get_db
-from bot.models import utcnow
+from bot.storage.db import get_db
+from bot.storage.models import utcnow
 
 bp = Blueprint("auth", __name__)
 

@@ -15,10 +15,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 from werkzeug.wrappers import Response
 
 from bot.config import Settings
-from bot.db import get_db
-from bot.models import Subscriber, User
-from bot.phones import mask
-from bot.shop import effective_settings
+from bot.rules.phones import mask
+from bot.storage.db import get_db
+from bot.storage.models import Subscriber, User
+from bot.storage.shop import effective_settings
 
 #: Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"console.auth.login", "console.static"})

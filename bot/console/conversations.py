@@ -10,9 +10,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.console.common import display_name, word_filters
-from bot.db import get_db
-from bot.models import ActionLog, InboundMessage, OutboundMessage, Subscriber, Subscription
-from bot.phones import mask
+from bot.rules.phones import mask
+from bot.storage.db import get_db
+from bot.storage.models import ActionLog, InboundMessage, OutboundMessage, Subscriber, Subscription
 
 bp = Blueprint("conversations", __name__, url_prefix="/conversations")
 

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from bot.console.common import app_settings, display_name
-from bot.db import get_db
-from bot.dispatcher import Dispatcher
-from bot.models import InboundMessage, OutboundMessage, Subscriber, utcnow
-from bot.phones import mask
-from bot.sms import get_transport
-from bot.templates import MAX_LENGTH
+from bot.outbound.dispatcher import Dispatcher
+from bot.outbound.sms import get_transport
+from bot.rules.phones import mask
+from bot.rules.templates import MAX_LENGTH
+from bot.storage.db import get_db
+from bot.storage.models import InboundMessage, OutboundMessage, Subscriber, utcnow
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 

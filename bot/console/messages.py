@@ -11,10 +11,8 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from bot.console.common import account
-from bot.db import get_db
-from bot.messages import template_source
-from bot.models import TemplateVersion
-from bot.templates import (
+from bot.outbound.messages import template_source
+from bot.rules.templates import (
     CATALOG,
     COMMON_VARIABLES,
     MAX_SOURCE_LENGTH,
@@ -26,6 +24,8 @@ from bot.templates import (
     sample_variables,
     validate,
 )
+from bot.storage.db import get_db
+from bot.storage.models import TemplateVersion
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.console.chart import line_chart
 from bot.console.common import shop_zone
-from bot.db import get_db
-from bot.models import ActionLog, InboundMessage, OutboundMessage, utcnow
+from bot.storage.db import get_db
+from bot.storage.models import ActionLog, InboundMessage, OutboundMessage, utcnow
 
 bp = Blueprint("overview", __name__)
 

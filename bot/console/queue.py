@@ -10,14 +10,14 @@ from flask import Blueprint, render_template, request
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from bot.capacity import capacity_warnings
 from bot.config import Settings
 from bot.console.common import app_settings, display_name, word_filters
-from bot.db import get_db
-from bot.messages import subscriber_locale
-from bot.models import OutboundMessage, Shop, Subscriber, Subscription, utcnow
-from bot.phones import mask
-from bot.shop import SHOP_ID, effective_settings
+from bot.outbound.capacity import capacity_warnings
+from bot.outbound.messages import subscriber_locale
+from bot.rules.phones import mask
+from bot.storage.db import get_db
+from bot.storage.models import OutboundMessage, Shop, Subscriber, Subscription, utcnow
+from bot.storage.shop import SHOP_ID, effective_settings
 
 bp = Blueprint("queue", __name__, url_prefix="/upcoming")
 

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot import webhooks
 from bot.config import Settings
-from bot.models import User
+from bot.storage.models import User
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)

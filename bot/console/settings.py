@@ -14,14 +14,14 @@ from werkzeug.wrappers import Response
 
 from bot.config import Settings, split_options
 from bot.console.common import app_settings
-from bot.conversation_actions import shifted
-from bot.db import get_db
-from bot.keywords import MAX_PAUSE_DAYS, Intent, parse
-from bot.models import Shop, utcnow
-from bot.shop import SHOP_ID, effective_settings, ensure_shop, new_shop
-from bot.smartrr import CancellationReason, SmartrrError, get_client
-from bot.sms import TwilioTransport, get_transport
-from bot.waking_hours import parse_window
+from bot.conversation.actions import shifted
+from bot.outbound.sms import TwilioTransport, get_transport
+from bot.rules.keywords import MAX_PAUSE_DAYS, Intent, parse
+from bot.rules.waking_hours import parse_window
+from bot.smartrr.client import CancellationReason, SmartrrError, get_client
+from bot.storage.db import get_db
+from bot.storage.models import Shop, utcnow
+from bot.storage.shop import SHOP_ID, effective_settings, ensure_shop, new_shop
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 

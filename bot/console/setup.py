@@ -17,15 +17,15 @@ from werkzeug.wrappers import Response
 
 from bot.config import Settings
 from bot.console.common import app_settings
-from bot.db import get_db
-from bot.event_texts import KINDS, TEMPLATE_PREFIX, enabled
-from bot.models import Shop, utcnow
-from bot.shop import ensure_shop
-from bot.smartrr import SmartrrClient, SmartrrError, get_client
-from bot.smartrr_webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
-from bot.smartrr_webhooks import webhook_url as smartrr_webhook_url
-from bot.sms import Transport, TwilioTransport, get_transport
-from bot.templates import CATALOG, TemplateSpec
+from bot.outbound.event_texts import KINDS, TEMPLATE_PREFIX, enabled
+from bot.outbound.sms import Transport, TwilioTransport, get_transport
+from bot.rules.templates import CATALOG, TemplateSpec
+from bot.smartrr.client import SmartrrClient, SmartrrError, get_client
+from bot.smartrr.webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
+from bot.smartrr.webhooks import webhook_url as smartrr_webhook_url
+from bot.storage.db import get_db
+from bot.storage.models import Shop, utcnow
+from bot.storage.shop import ensure_shop
 
 bp = Blueprint("setup", __name__, url_prefix="/setup")
 

@@ -13,16 +13,16 @@ from werkzeug.wrappers import Response
 
 from bot.console.common import app_settings, display_name
 from bot.console.conversations import thread
-from bot.conversation import Conversation
-from bot.db import get_db
-from bot.dispatcher import Dispatcher
-from bot.inbox import LEASE
-from bot.models import InboundMessage, OutboundMessage, Subscriber, utcnow
-from bot.phones import mask
-from bot.smartrr import PurchaseState, SmartrrError, SmartrrUnavailable, get_client
-from bot.sms import get_transport
-from bot.sync import run_sync
-from bot.templates import MAX_LENGTH
+from bot.conversation.handler import Conversation
+from bot.conversation.inbox import LEASE
+from bot.outbound.dispatcher import Dispatcher
+from bot.outbound.sms import get_transport
+from bot.rules.phones import mask
+from bot.rules.templates import MAX_LENGTH
+from bot.smartrr.client import PurchaseState, SmartrrError, SmartrrUnavailable, get_client
+from bot.smartrr.sync import run_sync
+from bot.storage.db import get_db
+from bot.storage.models import InboundMessage, OutboundMessage, Subscriber, utcnow
 
 log = logging.getLogger(__name__)
 

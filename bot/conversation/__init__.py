@@ -1,0 +1,3 @@
+"""The conversation: one inbound text, understood, acted on through Smartrr, and answered;
+and the inbox job that feeds it.
+"""

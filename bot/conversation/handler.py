@@ -1,0 +1,574 @@
+"""Inbound text → intent → subscription → Smartrr action → confirmation.
+
+Every answer is a row in `OutboundMessage` (kind "reply") written in the same
+transaction that closes the inbound message, so a retry never answers twice.
+Changes to a subscription go through bot.conversation.actions, which logs
+them before Smartrr is called so that a crash never makes one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.conversation import actions
+from bot.conversation.actions import CONFIRMATION, REVERSE, Call
+from bot.conversation.turn import (
+    Outcome,
+    Turn,
+    ask,
+    carrier_keyword,
+    find_subscriber,
+    flooding,
+    open_question,
+    opt_out,
+    reply_variables,
+    said,
+    stranger,
+    throttled,
+)
+from bot.outbound.messages import format_date, local_zone, render_message
+from bot.outbound.planner import NOTICE_KIND
+from bot.rules.keywords import Delay, Intent, Parsed, parse
+from bot.rules.phones import mask, normalize
+from bot.smartrr.client import (
+    SmartrrBadRequest,
+    SmartrrClient,
+    SmartrrError,
+    SmartrrNotFound,
+    SmartrrRejected,
+    SmartrrUnavailable,
+)
+from bot.storage.db import Database
+from bot.storage.models import (
+    ActionLog,
+    InboundMessage,
+    OutboundMessage,
+    Shop,
+    Subscriber,
+    Subscription,
+    utcnow,
+)
+from bot.storage.shop import SHOP_ID, effective_settings
+
+log = logging.getLogger(__name__)
+
+#: What bare DELAY offers, in order: "Reply 1 for 1 week, 2 for 2 weeks, 3 for 1 month".
+DELAY_CHOICES: tuple[tuple[str, Delay], ...] = (
+    ("1 week", Delay(days=7)),
+    ("2 weeks", Delay(days=14)),
+    ("1 month", Delay(months=1)),
+)
+DELAY_OPTIONS = ", ".join(f"{n} for {label}" for n, (label, _) in enumerate(DELAY_CHOICES, 1))
+#: How long a sent notice stays the one a reply refers to.
+NOTICE_MEMORY = timedelta(days=14)
+#: NEXT without a notice answers for this many subscriptions at most.
+NEXT_LIMIT = 3
+#: Intents that need to know which subscription they are about.
+TARGETED = frozenset(
+    (
+        Intent.SKIP,
+        Intent.DELAY,
+        Intent.DELAY_ASK,
+        Intent.PAUSE,
+        Intent.RESUME,
+        Intent.CANCEL_REQUEST,
+    )
+)
+#: Parser refusals that mean "a delay, but not one we may make".
+OUT_OF_RANGE = frozenset({"over_max", "negative", "past_date"})
+NOT_PAUSED = "Your subscription is not paused."
+IS_PAUSED = "Your subscription is paused. Reply RESUME to restart it."
+TOO_LATE = "This order can no longer be changed by text."
+GONE = "We could not find this subscription any more."
+#: Why a subscription that is not running cannot be changed, by its Smartrr status.
+NOT_RUNNING = {
+    "PAUSED": IS_PAUSED,
+    "CANCELLED": "This subscription has ended.",
+    "EXPIRED": "This subscription has ended.",
+    "FAILED": "This subscription is on hold after a payment did not go through. "
+    "Please update your payment details on your account page.",
+}
+
+
+Decision = tuple[Outcome, Call | None]
+
+
+class Conversation:
+    """Handles stored inbound texts; one instance per worker process."""
+
+    def __init__(
+        self,
+        database: Database,
+        client: SmartrrClient,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.database = database
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+
+    # -- the job -----------------------------------------------------------
+
+    def handle(self, inbound_id: int) -> str:
+        """Process one stored inbound text to the end; return its outcome.
+
+        Raises SmartrrUnavailable when Smartrr could not be reached: the
+        caller tries again later, and the text stays stored.
+        """
+        with self.database.begin() as session:
+            inbound = session.get(InboundMessage, inbound_id)
+            if inbound is None or inbound.status != "pending":
+                return "gone"
+            call = actions.interrupted(session, inbound.id)
+            if call is None:
+                outcome, call = self._decide(session, inbound)
+                if call is None:
+                    return self._finish(session, inbound, outcome)
+        try:
+            state = actions.perform(self.client, call)
+        except SmartrrUnavailable:
+            raise
+        except SmartrrBadRequest as exc:
+            # Smartrr refused a request we built: our bug, never the subscriber's order.
+            log.error("smartrr refused our request: %s; body sent: %s", exc, exc.sent)
+            return self.give_up(inbound_id, str(exc), result="refused")
+        except SmartrrRejected as exc:
+            return self._rejected(inbound_id, call, TOO_LATE, exc)
+        except SmartrrNotFound as exc:
+            return self._rejected(inbound_id, call, GONE, exc)
+        except SmartrrError as exc:  # credentials or an unreadable answer: a person must look
+            log.error("smartrr call failed for good: %s", exc)
+            return self.give_up(inbound_id, str(exc))
+        with self.database.begin() as session:
+            inbound = session.get(InboundMessage, inbound_id)
+            assert inbound is not None
+            entry = actions.succeeded(session, call, state, self.clock())
+            subscription = session.get(Subscription, entry.subscription_id)
+            template = "undo_confirmed" if entry.reverses_id else CONFIRMATION[entry.action]
+            outcome = Outcome("undone" if entry.reverses_id else entry.action)
+            return self._finish(
+                session, inbound, outcome.reply(template, subscription=subscription)
+            )
+
+    def give_up(self, inbound_id: int, reason: str, *, result: str = "failed") -> str:
+        """Hand a text to a person: tell the subscriber, show it in the merchant's inbox.
+
+        ``result`` closes the action the text started: "failed", or "refused" when
+        Smartrr refused the request we built.
+        """
+        with self.database.begin() as session:
+            inbound = session.get(InboundMessage, inbound_id)
+            if inbound is None or inbound.status != "pending":
+                return "gone"
+            call = actions.interrupted(session, inbound_id)
+            if call is not None:
+                actions.close(session, call.log_id, result, reason)
+            inbound.error = reason[:500]
+            outcome = Outcome("failed", needs_person=True).reply("action_failed")
+            return self._finish(session, inbound, outcome)
+
+    def _rejected(self, inbound_id: int, call: Call, reason: str, exc: Exception) -> str:
+        with self.database.begin() as session:
+            inbound = session.get(InboundMessage, inbound_id)
+            assert inbound is not None
+            entry = actions.close(session, call.log_id, "rejected", str(exc))
+            inbound.error = str(exc)[:500]
+            subscription = session.get(Subscription, entry.subscription_id)
+            return self._finish(session, inbound, _refuse(reason, subscription, person=True))
+
+    # -- deciding ----------------------------------------------------------
+
+    def _decide(self, session: Session, inbound: InboundMessage) -> Decision:
+        now = self.clock()
+        settings = effective_settings(session, self.settings)
+        phone = normalize(inbound.from_number)
+        subscriber = find_subscriber(session, phone)
+        if subscriber is not None:
+            inbound.subscriber_id = subscriber.id
+        today = now.astimezone(local_zone(subscriber, settings)).date()
+        parsed = parse(inbound.body, today=today, max_delay_days=settings.max_delay_days)
+        inbound.intent = parsed.intent.value
+        # Twilio's Advanced Opt-Out names the keyword it already answered itself.
+        handled = str(inbound.params.get("OptOutType", "")).upper()
+        keyword = carrier_keyword(parsed, handled, subscriber)
+        if keyword != "STOP" and flooding(session, inbound):
+            return throttled(session, inbound, subscriber), None
+        if subscriber is None:
+            log.info("text from unknown number %s", mask(inbound.from_number))
+            return stranger(phone is not None, keyword, handled), None
+        shop = session.get(Shop, SHOP_ID)
+        turn = Turn(session, inbound, subscriber, now, settings, bool(shop and shop.cancel_by_text))
+        if keyword == "STOP":
+            return opt_out(turn, quiet=parsed.carrier_keyword or bool(handled)), None
+        if keyword == "START":
+            subscriber.opted_out_at = None
+            return (Outcome("opted_in") if handled else said("opted_in", "opt_in_confirmed")), None
+        if keyword == "HELP":
+            return (Outcome("help") if handled else said("help", "help")), None
+        if subscriber.opted_out:
+            return Outcome("ignored_opted_out", needs_person=True), None
+        answered = self._answer(turn, parsed)
+        return answered if answered is not None else self._command(turn, parsed)
+
+    def _answer(self, turn: Turn, parsed: Parsed) -> Decision | None:
+        """Resolve the open question with this text; None when it is a fresh text."""
+        question = open_question(turn)
+        if question is None:
+            return None
+        turn.session.delete(question)  # answered, or set aside by a fresh text
+        if parsed.intent is Intent.NO:
+            return Outcome("question_declined"), None
+        payload = question.payload
+        subscription = (
+            turn.session.get(Subscription, question.subscription_id)
+            if question.subscription_id
+            else None
+        )
+        notice_id = payload.get("notice_id")
+        if question.kind == "delay_options" and subscription is not None:
+            delay = _chosen_delay(parsed, DELAY_CHOICES)
+            if delay is not None:
+                asked = Parsed(Intent.DELAY, 1.0, delay=delay)
+                return self._act(turn, asked, subscription, notice_id)
+        if question.kind == "pause_options" and subscription is not None:
+            pause_for = _chosen_delay(parsed, pause_choices(turn.settings))
+            if pause_for is not None:
+                asked = Parsed(Intent.PAUSE, 1.0, pause_for=pause_for)
+                return self._act(turn, asked, subscription, notice_id)
+        if question.kind == "which_subscription" and parsed.intent is Intent.CHOICE:
+            ids: list[int] = payload.get("subscription_ids", [])
+            chosen = (
+                turn.session.get(Subscription, ids[parsed.choice - 1])
+                if parsed.choice is not None and 1 <= parsed.choice <= len(ids)
+                else None
+            )
+            if chosen is not None:
+                original = Parsed(
+                    Intent(payload["intent"]),
+                    1.0,
+                    delay=actions.delay_from_json(payload.get("delay")),
+                    pause_for=actions.delay_from_json(payload.get("pause_for")),
+                )
+                return self._act(turn, original, chosen, None)
+        if (
+            question.kind == "cancel_confirm"
+            and parsed.intent is Intent.YES
+            and turn.cancel_by_text  # the merchant may have turned it off since asking
+            and subscription is not None
+            and subscription.status in ("ACTIVE", "PAUSED")
+        ):
+            return self._cancel(turn, subscription, notice_id)
+        return None
+
+    def _command(self, turn: Turn, parsed: Parsed) -> Decision:
+        intent = parsed.intent
+        if intent is Intent.CANCEL_REQUEST and not turn.cancel_by_text:
+            return said("cancel_info", "cancel_info"), None
+        if intent is Intent.UNDO:
+            return self._undo(turn)
+        if intent is Intent.NEXT:
+            return self._next(turn), None
+        if intent is Intent.UNKNOWN and parsed.refused in OUT_OF_RANGE:
+            return _delay_refused(turn), None
+        if intent not in TARGETED:
+            return Outcome("not_understood", needs_person=True).reply("fallback"), None
+        found = self._target(turn, parsed)
+        if isinstance(found, Outcome):
+            return found, None
+        return self._act(turn, parsed, *found)
+
+    def _act(
+        self, turn: Turn, parsed: Parsed, chosen: Subscription, notice_id: int | None
+    ) -> Decision:
+        """Act on ``chosen``, or say why not, or ask what exactly."""
+        intent = parsed.intent
+        if intent is Intent.CANCEL_REQUEST:
+            ask(turn, "cancel_confirm", subscription=chosen, notice_id=notice_id)
+            return said("asked_cancel", "cancel_confirm", subscription=chosen), None
+        if intent is Intent.RESUME:
+            if chosen.status != "PAUSED":
+                return _refuse(NOT_RUNNING.get(chosen.status, NOT_PAUSED), chosen), None
+            restart = _restart_at(chosen, chosen.next_billing_at, turn.now)
+            return Outcome(), self._start(turn, chosen, "activate", notice_id, argument_at=restart)
+        if chosen.status != "ACTIVE" or chosen.next_billing_at is None:
+            return _refuse(NOT_RUNNING.get(chosen.status, IS_PAUSED), chosen), None
+        if intent is Intent.DELAY_ASK:
+            ask(turn, "delay_options", subscription=chosen, notice_id=notice_id)
+            return said("asked_delay", "delay_options", options=DELAY_OPTIONS), None
+        if intent is Intent.SKIP:
+            if actions.already_skipped(turn.session, chosen, notice_id):
+                return said("already_skipped", "already_skipped", subscription=chosen), None
+            order_at = self._noticed_order(turn, notice_id) or chosen.next_billing_at
+            return Outcome(), self._start(turn, chosen, "skip", notice_id, argument_at=order_at)
+        if intent is Intent.DELAY:
+            assert parsed.delay is not None
+            new_date = _delayed(turn, chosen.next_billing_at, parsed.delay)
+            if new_date is None:
+                return _delay_refused(turn), None
+            moved = actions.at_local_time(new_date, chosen.next_billing_at, _zone(turn))
+            return Outcome(), self._start(turn, chosen, "delay", notice_id, argument_at=moved)
+        if parsed.pause_for is None:
+            ask(turn, "pause_options", subscription=chosen, notice_id=notice_id)
+            options = _options_text(turn.settings.pause_options)
+            return said("asked_pause", "pause_options", options=options), None
+        resume = actions.shifted(_today(turn), parsed.pause_for)
+        if not 0 < (resume - _today(turn)).days <= turn.settings.max_pause_days:
+            return _pause_refused(turn), None
+        until = actions.at_local_time(resume, chosen.next_billing_at, _zone(turn))
+        return Outcome(), self._start(turn, chosen, "pause", notice_id, argument_at=until)
+
+    def _cancel(self, turn: Turn, subscription: Subscription, notice_id: int | None) -> Decision:
+        """Cancel under the merchant's cancellation reason; without one, the account page."""
+        shop = turn.session.get(Shop, SHOP_ID)
+        reason_id = shop.cancel_reason_id if shop is not None else None
+        if reason_id is None:
+            return said("cancel_info", "cancel_info"), None
+        return Outcome(), self._start(turn, subscription, "cancel", notice_id, reason_id=reason_id)
+
+    def _noticed_order(self, turn: Turn, notice_id: int | None) -> datetime | None:
+        """The billing moment the notice ``notice_id`` told the subscriber about."""
+        notice = turn.session.get(OutboundMessage, notice_id) if notice_id is not None else None
+        return notice.billing_at if notice is not None else None
+
+    def _undo(self, turn: Turn) -> Decision:
+        since = turn.now - timedelta(hours=turn.settings.undo_window_hours)
+        last = actions.last_undoable(turn.session, turn.subscriber, since)
+        subscription = turn.session.get(Subscription, last.subscription_id) if last else None
+        if last is None or subscription is None:
+            return said("nothing_to_undo", "nothing_to_undo"), None
+        moment = _undoing_at(turn, last, subscription)
+        if moment is None:
+            return said("nothing_to_undo", "nothing_to_undo"), None
+        action = REVERSE[last.action]
+        return Outcome(), self._start(
+            turn, subscription, action, last.notice_id, argument_at=moment, reverses=last
+        )
+
+    def _next(self, turn: Turn) -> Outcome:
+        """NEXT: the notice's subscription, else each of the subscriber's; no action."""
+        notice = self._notice(turn)
+        about = turn.session.get(Subscription, notice.subscription_id) if notice else None
+        chosen = [about] if about is not None else self._subscriptions(turn)[:NEXT_LIMIT]
+        if not chosen:
+            return said("no_subscription", "no_subscription")
+        outcome = Outcome("next")
+        for subscription in chosen:
+            outcome.reply("next_order", subscription=subscription)
+        return outcome
+
+    # -- which subscription -------------------------------------------------
+
+    def _target(self, turn: Turn, parsed: Parsed) -> tuple[Subscription, int | None] | Outcome:
+        """The subscription of the most recent notice; else the only candidate; else ask."""
+        intent = parsed.intent
+        notice = self._notice(turn)
+        if notice is not None:
+            subscription = turn.session.get(Subscription, notice.subscription_id)
+            if subscription is not None and (
+                intent is not Intent.RESUME or subscription.status == "PAUSED"
+            ):
+                return subscription, notice.id
+        # A subscription whose payment failed is still running: it gets its own answer.
+        subscriptions = self._subscriptions(turn, ("ACTIVE", "PAUSED", "FAILED"))
+        if not subscriptions:
+            return said("no_subscription", "no_subscription")
+        wanted = {Intent.RESUME: ("PAUSED",), Intent.CANCEL_REQUEST: ("ACTIVE", "PAUSED")}
+        candidates = [s for s in subscriptions if s.status in wanted.get(intent, ("ACTIVE",))]
+        if not candidates:
+            first = subscriptions[0]
+            why = NOT_PAUSED if first.status == "ACTIVE" else NOT_RUNNING[first.status]
+            return _refuse(why, first)
+        if len(candidates) == 1:
+            return candidates[0], None
+        candidates = candidates[:9]
+        zone = _zone(turn)
+        options = ", ".join(
+            f"{n}) {s.products} on {format_date(s.next_billing_at, zone)}"
+            for n, s in enumerate(candidates, 1)
+        )
+        ask(
+            turn,
+            "which_subscription",
+            intent=intent.value,
+            subscription_ids=[s.id for s in candidates],
+            delay=actions.delay_to_json(parsed.delay),
+            pause_for=actions.delay_to_json(parsed.pause_for),
+        )
+        return said("asked_which", "which_subscription", options=options)
+
+    def _notice(self, turn: Turn) -> OutboundMessage | None:
+        """The latest notice sent to this subscriber whose order is still ahead."""
+        return turn.session.scalar(
+            select(OutboundMessage)
+            .where(
+                OutboundMessage.subscriber_id == turn.subscriber.id,
+                OutboundMessage.kind == NOTICE_KIND,
+                OutboundMessage.subscription_id.is_not(None),
+                OutboundMessage.sent_at >= turn.now - NOTICE_MEMORY,
+                OutboundMessage.billing_at > turn.now,
+            )
+            .order_by(OutboundMessage.sent_at.desc(), OutboundMessage.id.desc())
+            .limit(1)
+        )
+
+    def _subscriptions(
+        self, turn: Turn, statuses: tuple[str, ...] = ("ACTIVE", "PAUSED")
+    ) -> list[Subscription]:
+        """The subscriber's subscriptions in ``statuses`` (active and paused), soonest first."""
+        return list(
+            turn.session.scalars(
+                select(Subscription)
+                .where(
+                    Subscription.subscriber_id == turn.subscriber.id,
+                    Subscription.status.in_(statuses),
+                )
+                .order_by(Subscription.next_billing_at.asc().nulls_last(), Subscription.id)
+            )
+        )
+
+    # -- state kept between texts -------------------------------------------
+
+    def _start(
+        self,
+        turn: Turn,
+        subscription: Subscription,
+        action: str,
+        notice_id: int | None,
+        **extra: Any,
+    ) -> Call:
+        return actions.start(
+            turn.session,
+            subscription,
+            action=action,
+            inbound_id=turn.inbound.id,
+            notice_id=notice_id,
+            now=turn.now,
+            **extra,
+        )
+
+    def _finish(self, session: Session, inbound: InboundMessage, outcome: Outcome) -> str:
+        now = self.clock()
+        settings = effective_settings(session, self.settings)
+        subscriber = (
+            session.get(Subscriber, inbound.subscriber_id) if inbound.subscriber_id else None
+        )
+        for index, (template, extra) in enumerate(outcome.replies):
+            subscription = extra.pop("subscription", None)
+            variables = reply_variables(settings, subscriber, subscription, now) | extra
+            session.add(
+                OutboundMessage(
+                    kind="reply",
+                    dedupe_key=f"reply:{inbound.id}:{index}",
+                    subscriber_id=subscriber.id if subscriber else None,
+                    subscription_id=subscription.id if subscription else None,
+                    in_reply_to_id=inbound.id,
+                    to_number=inbound.from_number,
+                    template=template,
+                    body=render_message(session, template, variables),
+                    status="scheduled",
+                    due_at=now,
+                    created_at=now,
+                )
+            )
+        inbound.status = "handoff" if outcome.needs_person else "done"
+        inbound.outcome = outcome.outcome
+        inbound.processed_at = now
+        inbound.lease_owner = None
+        inbound.lease_until = None
+        return outcome.outcome
+
+
+def _refuse(reason: str, subscription: Subscription | None, *, person: bool = False) -> Outcome:
+    return Outcome("rejected", needs_person=person).reply(
+        "action_rejected", reason=reason, subscription=subscription
+    )
+
+
+def _delay_refused(turn: Turn) -> Outcome:
+    return said("delay_refused", "delay_refused", max_delay_days=turn.settings.max_delay_days)
+
+
+def _pause_refused(turn: Turn) -> Outcome:
+    return said("pause_refused", "pause_refused", max_pause_days=turn.settings.max_pause_days)
+
+
+def _chosen_delay(parsed: Parsed, choices: tuple[tuple[str, Delay], ...]) -> Delay | None:
+    """What an answer to "how long?" picks: a number, or a duration ("2 weeks")."""
+    if parsed.intent is Intent.CHOICE and parsed.choice is not None:
+        if 1 <= parsed.choice <= len(choices):
+            return choices[parsed.choice - 1][1]
+        return None
+    if parsed.intent is Intent.PAUSE and parsed.pause_for is not None:
+        return parsed.pause_for
+    if parsed.intent is Intent.DELAY or parsed.refused in OUT_OF_RANGE | {"duration_only"}:
+        return parsed.delay
+    return None
+
+
+def pause_choices(settings: Settings) -> tuple[tuple[str, Delay], ...]:
+    """The merchant's pause options that read as durations, as (label, duration)."""
+    today = date(2000, 1, 1)  # any day: an option is a span, not a date
+    found = []
+    for label in settings.pause_options:
+        reading = parse(f"pause for {label}", today=today)
+        if reading.pause_for is not None and reading.pause_for.until is None:
+            found.append((label, reading.pause_for))
+    return tuple(found)
+
+
+def _options_text(labels: tuple[str, ...]) -> str:
+    """ "1) 1 month 2) 2 months 3) 3 months" """
+    return " ".join(f"{n}) {label}" for n, label in enumerate(labels, 1))
+
+
+def _restart_at(subscription: Subscription, last: datetime | None, now: datetime) -> datetime:
+    """When a resumed subscription bills next: the first date after ``now`` on its own
+    cadence, counted from the order date ``last``."""
+    return actions.next_on_cadence(
+        last, subscription.interval_unit, subscription.interval_count, now
+    )
+
+
+def _undoing_at(turn: Turn, last: ActionLog, subscription: Subscription) -> datetime | None:
+    """The moment UNDO of ``last`` sends to Smartrr; None when there is nothing to restore."""
+    if last.action == "skip":
+        return last.argument_at or last.old_billing_at
+    if last.action == "delay":
+        return last.old_billing_at
+    if last.action == "pause":  # resume on the date the order had before the pause
+        return _restart_at(subscription, last.old_billing_at, turn.now)
+    # A resume: pause again until it was due to restart (else the merchant's first option).
+    if last.old_unpause_at is not None and last.old_unpause_at > turn.now:
+        return last.old_unpause_at
+    choices = pause_choices(turn.settings)
+    if not choices:
+        return None
+    until = actions.shifted(_today(turn), choices[0][1])
+    return actions.at_local_time(until, subscription.next_billing_at, _zone(turn))
+
+
+def _zone(turn: Turn) -> ZoneInfo:
+    return local_zone(turn.subscriber, turn.settings)
+
+
+def _today(turn: Turn) -> date:
+    return turn.now.astimezone(_zone(turn)).date()
+
+
+def _delayed(turn: Turn, billing_at: datetime, delay: Delay) -> date | None:
+    """The new billing date for a delay, or None when it breaks the merchant's limits."""
+    current = billing_at.astimezone(_zone(turn)).date()
+    target = actions.shifted(current, delay)
+    too_far = (target - current).days > turn.settings.max_delay_days
+    if target <= max(current, _today(turn)) or too_far:
+        return None
+    return target

@@ -1,0 +1,1 @@
+"""Operations: JSON logs, metrics, security headers, error pages, health and the outbox."""

@@ -1,0 +1,599 @@
+"""Claiming due texts and handing them to the provider, exactly once, at its rate.
+
+A text's row moves scheduled → sending → sent → delivered/undelivered/failed, or
+to cancelled/expired when a send-time check says it is no longer right.
+
+Claiming a row only leases it: it stays 'scheduled' until, right before the
+provider call, it is checked again, given a slot of the shared send gate and
+committed as 'sending' with its body. 'sending' therefore means "the provider
+may have it": a row found there after its lease ran out (its worker died, or
+the call ended in a timeout or a 5xx) is settled by asking the provider's log,
+never by sending it blindly again. docs/delivery.md states the guarantee and
+its limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.outbound.event_texts import (
+    BOT_INITIATED,
+    EVENT_KIND,
+    cap_until,
+    event_variables,
+    still_true,
+)
+from bot.outbound.messages import base_variables, local_zone, render_message, subscriber_locale
+from bot.outbound.sms import OPTED_OUT_CODES, SmsError, Transport
+from bot.rules.phones import mask
+from bot.rules.templates import TemplateError
+from bot.rules.waking_hours import is_allowed, next_allowed
+from bot.storage.claims import claim, release, renew
+from bot.storage.db import Database
+from bot.storage.models import OutboundMessage, SendGate, Shop, Subscriber, Subscription, utcnow
+from bot.storage.shop import SHOP_ID, effective_settings
+
+log = logging.getLogger(__name__)
+
+#: How long a claim or a send holds its row. A live worker renews it; a dead
+#: one's runs out, and then its rows are claimed (or settled) by others.
+LEASE = timedelta(seconds=30)
+MAX_ATTEMPTS = 6
+#: How far before a send the provider's log is searched: room for clock skew.
+LOOKBACK = timedelta(minutes=5)
+#: The gate spaces sends for 97% of the configured rate. The 3% absorbs the
+#: jitter between a slot and the moment the provider sees the request, so no
+#: one-second window at the provider holds more than the rate.
+RATE_HEADROOM = 0.97
+#: A send later than this after its slot could land in the same second as other
+#: workers' on-time sends and break the rate: it takes the next free slot instead.
+MAX_LATENESS = timedelta(seconds=1 - RATE_HEADROOM)
+GATE_ID = 1
+#: An idle gate's first slot lies this far ahead: the time to re-check the burst's
+#: rows and commit them, so its first text is not late for its slot already.
+SETTLE = timedelta(milliseconds=50)
+#: More than this between now and the gate's next slot cannot come from queuing.
+MAX_GATE_LEAD = timedelta(minutes=1)
+FINAL = frozenset({"delivered", "undelivered", "failed", "expired", "cancelled"})
+#: Twilio's status progression; a receipt never moves a message backwards.
+RANK = {
+    "scheduled": 0,
+    "sending": 1,
+    "accepted": 2,
+    "queued": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+}
+#: What may still reach an opted-out number: the answers carriers require.
+OPTED_OUT_TEMPLATES = frozenset({"help", "opt_in_confirmed", "opt_out_confirmed"})
+#: Texts someone is waiting for (an answer, a merchant's own message): they go
+#: at any hour, to unreachable-marked numbers, and while bot texts are off.
+ON_REQUEST = frozenset({"reply", "manual"})
+#: Carrier errors meaning the number cannot take texts; this many in a row stop them.
+UNREACHABLE_CODES = frozenset({"30003", "30005", "30006"})
+UNREACHABLE_AFTER = 3
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a text must not go now: closed as ``status``, else left scheduled (until ``until``)."""
+
+    status: str | None = None
+    reason: str | None = None
+    until: datetime | None = None
+
+
+@dataclass
+class Dispatcher:
+    """Sends due rows of `OutboundMessage`; safe to run in many processes at once."""
+
+    database: Database
+    transport: Transport
+    settings: Settings
+    owner: str
+    clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
+    batch: int = 0
+    burst: int = 0
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.batch:
+            # About five seconds of sending per claim: a crash strands few rows
+            # (for one lease), and claiming stays cheap next to sending.
+            self.batch = max(1, min(100, round(self.settings.sms_rate_per_second * 5)))
+        if not self.burst:
+            # Rows are committed 'sending' (and recorded 'sent') a burst at a
+            # time: a fifth of a second of sending, so the send-time checks stay
+            # fresh while the database work per text shrinks.
+            self.burst = max(1, min(20, round(self.settings.sms_rate_per_second / 5)))
+
+    def run_once(self, *, kinds: Sequence[str] | None = None) -> int:
+        """Send due texts until none is left (or stop() is called); return how many went."""
+        sent = 0
+        while not self._stopping.is_set():
+            self.resolve_interrupted()
+            taken, ready = self._claim(kinds)
+            if not taken:
+                break
+            sent += self._send_claimed(ready)
+        return sent
+
+    def stop(self) -> None:
+        """Make a running run_once() return once the burst in hand is sent (clean shutdown)."""
+        self._stopping.set()
+
+    def _claim(self, kinds: Sequence[str] | None) -> tuple[int, list[int]]:
+        """Lease a batch of due rows; close or postpone those that must not go, render the rest."""
+        now = self.clock()
+        with self.database.begin() as session:
+            settings, sending_enabled = _policy(session, self.settings)
+            where: list[ColumnElement[bool]] = [
+                OutboundMessage.status == "scheduled",
+                OutboundMessage.due_at <= now,
+            ]
+            if kinds:
+                where.append(OutboundMessage.kind.in_(kinds))
+            if not sending_enabled:
+                # A dry run: bot-initiated texts stay scheduled, untouched.
+                where.append(OutboundMessage.kind.in_(ON_REQUEST))
+            rows = claim(
+                session,
+                OutboundMessage,
+                where,
+                (OutboundMessage.due_at, OutboundMessage.id),
+                limit=self.batch,
+                owner=self.owner,
+                lease=LEASE,
+                now=now,
+            )
+            subscribers, subscriptions = _related(session, rows)
+            sources: dict[str, str] = {}  # each template's wording, read once per claim
+            ready = []
+            for message in rows:
+                subscriber = subscribers.get(message.subscriber_id)
+                subscription = subscriptions.get(message.subscription_id)
+                hold = _check(message, subscriber, subscription, settings, now)
+                if hold is not None:
+                    _apply(message, hold, now)
+                    continue
+                if not message.body:
+                    try:
+                        message.body = _render(
+                            session, message, subscriber, subscription, settings, now, sources
+                        )
+                    except TemplateError as exc:
+                        # One text that cannot be written must not hold up the queue.
+                        _apply(message, Hold("failed", f"cannot render: {exc}"), now)
+                        continue
+                ready.append(message.id)
+            return len(rows), ready
+
+    def _send_claimed(self, ids: list[int]) -> int:
+        sent = 0
+        renewed_at = self.clock()
+        for start in range(0, len(ids), self.burst):
+            now = self.clock()
+            if self._stopping.is_set():
+                with self.database.begin() as session:
+                    release(session, OutboundMessage, ids[start:], owner=self.owner)
+                break
+            if now - renewed_at > LEASE / 2:
+                with self.database.begin() as session:
+                    rest = ids[start:]
+                    renew(session, OutboundMessage, rest, owner=self.owner, lease=LEASE, now=now)
+                renewed_at = now
+            sent += self._send_burst(ids[start : start + self.burst])
+        return sent
+
+    def _send_burst(self, ids: list[int]) -> int:
+        """Send a few claimed rows, each at its own slot, and record the outcomes together."""
+        outcomes: list[tuple[int, str | SmsError | None]] = []
+        try:
+            for message_id, to, body, slot in self._begin_sends(ids):
+                if self.clock() >= slot + LEASE / 2:
+                    # Slow calls ate into this row's lease: handing it over now
+                    # could race the resolver, so it goes back to the queue.
+                    outcomes.append((message_id, None))
+                    continue
+                wait = (slot - self.clock()).total_seconds()
+                if -wait > MAX_LATENESS.total_seconds():
+                    wait = (self._next_free_slot() - self.clock()).total_seconds()
+                if wait > 0:
+                    self.sleep(wait)
+                try:
+                    result = self.transport.send(
+                        to, body, status_callback=self._callback(message_id)
+                    )
+                except SmsError as exc:
+                    outcomes.append((message_id, exc))
+                    continue
+                outcomes.append((message_id, result.sid))
+                log.info("sent message %s to %s (%s)", message_id, mask(to), result.sid)
+        finally:
+            # Even when this worker is going down: what is not recorded here
+            # stays 'sending' and is settled from the provider's log.
+            if outcomes:
+                self._record(outcomes)
+        return sum(isinstance(outcome, str) for _, outcome in outcomes)
+
+    def _begin_sends(self, ids: list[int]) -> list[tuple[int, str, str, datetime]]:
+        """Re-check claimed rows, give each a send slot and commit them as 'sending'."""
+        now = self.clock()
+        with self.database.begin() as session:
+            # One query locks the rows and loads what the checks read; rows
+            # settled meanwhile (a receipt, a cancel) or no longer ours are skipped.
+            found = session.execute(
+                select(OutboundMessage, Subscriber, Subscription)
+                .outerjoin(Subscriber, OutboundMessage.subscriber_id == Subscriber.id)
+                .outerjoin(Subscription, OutboundMessage.subscription_id == Subscription.id)
+                .where(
+                    OutboundMessage.id.in_(ids),
+                    OutboundMessage.status == "scheduled",
+                    OutboundMessage.lease_owner == self.owner,
+                )
+                .order_by(OutboundMessage.due_at, OutboundMessage.id)
+                .with_for_update(of=OutboundMessage)
+            ).all()
+            settings, sending_enabled = _policy(session, self.settings)
+            going = []
+            for message, subscriber, subscription in found:
+                if not sending_enabled and message.kind not in ON_REQUEST:
+                    hold: Hold | None = Hold()
+                else:
+                    hold = _check(message, subscriber, subscription, settings, now)
+                if hold is not None:
+                    _apply(message, hold, now)
+                else:
+                    going.append((message, subscriber, subscription))
+            begun = []
+            for (message, subscriber, subscription), slot in zip(
+                going, self._reserve_slots(session, now, len(going)), strict=True
+            ):
+                # What was true when the slot was taken must still be true when it comes.
+                hold = _check(message, subscriber, subscription, settings, slot) or _recheck(
+                    session, message, settings, slot
+                )
+                if hold is not None:
+                    _apply(message, hold, now)
+                    continue
+                message.status = "sending"
+                message.claimed_at = slot
+                message.status_at = now
+                message.attempts += 1
+                message.lease_until = slot + LEASE
+                begun.append((message.id, message.to_number, message.body, slot))
+            return begun
+
+    def _next_free_slot(self) -> datetime:
+        """One fresh slot of the shared gate, for a row whose own slot has passed."""
+        with self.database.begin() as session:
+            return self._reserve_slots(session, self.clock(), 1)[0]
+
+    def _reserve_slots(self, session: Session, now: datetime, count: int) -> list[datetime]:
+        """Take the next ``count`` slots of the shared gate: the configured rate, fleet-wide."""
+        if not count:
+            return []
+        interval = timedelta(seconds=1 / (self.settings.sms_rate_per_second * RATE_HEADROOM))
+        gate = session.get(SendGate, GATE_ID, with_for_update=True)
+        if gate is None:
+            insert = postgresql.insert if self.database.is_postgres else sqlite.insert
+            session.execute(
+                insert(SendGate).values(id=GATE_ID, next_at=now).on_conflict_do_nothing()
+            )
+            gate = session.get(SendGate, GATE_ID, with_for_update=True, populate_existing=True)
+            assert gate is not None
+        # A gate far ahead of this clock means a clock was set back (or hosts
+        # disagree): waiting for it would stall every worker, so start afresh.
+        ahead = gate.next_at - now
+        first = max(gate.next_at, now + SETTLE) if ahead < MAX_GATE_LEAD else now + SETTLE
+        gate.next_at = first + count * interval
+        return [first + n * interval for n in range(count)]
+
+    def _callback(self, message_id: int) -> str | None:
+        base = self.settings.public_base_url
+        return f"{base.rstrip('/')}/sms/status?m={message_id}" if base else None
+
+    def _record(self, outcomes: list[tuple[int, str | SmsError | None]]) -> None:
+        now = self.clock()
+        with self.database.begin() as session:
+            for message_id, outcome in outcomes:
+                if isinstance(outcome, str):
+                    _record_sent(session, message_id, outcome, now)
+                elif isinstance(outcome, SmsError):
+                    _record_failure(session, message_id, outcome, now)
+                else:
+                    self._record_unsent(session, message_id)
+
+    def _record_unsent(self, session: Session, message_id: int) -> None:
+        """Put back a row that was never handed to the provider (unless it is no longer ours)."""
+        row = OutboundMessage
+        session.execute(
+            update(row)
+            .where(row.id == message_id, row.status == "sending", row.lease_owner == self.owner)
+            .values(
+                status="scheduled", attempts=row.attempts - 1, lease_owner=None, lease_until=None
+            )
+        )
+
+    def resolve_interrupted(self) -> int:
+        """Settle rows left in 'sending' past their lease: ask the provider whether they went."""
+        now = self.clock()
+        with self.database.begin() as session:
+            stuck = claim(
+                session,
+                OutboundMessage,
+                (OutboundMessage.status == "sending",),
+                (OutboundMessage.id,),
+                limit=self.batch,
+                owner=self.owner,
+                lease=LEASE,
+                now=now,
+            )
+            work = [(m.id, m.to_number, m.body, m.claimed_at or now) for m in stuck]
+        for message_id, to, body, began in work:
+            try:
+                sid = self.transport.find_sent(to, body, began - LOOKBACK)
+            except SmsError as exc:
+                log.warning("cannot settle interrupted send %s yet: %s", message_id, exc)
+                continue
+            self._settle(message_id, sid)
+        return len(work)
+
+    def _settle(self, message_id: int, sid: str | None) -> None:
+        now = self.clock()
+        with self.database.begin() as session:
+            message = session.get(OutboundMessage, message_id, with_for_update=True)
+            if message is None or message.status != "sending" or message.lease_owner != self.owner:
+                return
+            message.lease_owner = message.lease_until = None
+            if sid is not None:
+                message.status, message.sent_at, message.status_at = "sent", now, now
+                if session.scalar(
+                    select(OutboundMessage.id).where(OutboundMessage.provider_sid == sid)
+                ):
+                    # The provider shows an identical text that another row owns; a
+                    # second copy would read as a duplicate, so this one counts as sent.
+                    message.error_message = f"an identical text ({sid}) had gone out"
+                else:
+                    message.provider_sid = sid
+                log.info("interrupted send %s had gone out (%s)", message_id, sid)
+            elif message.attempts >= MAX_ATTEMPTS:
+                _close(message, "failed", message.error_message or "gave up", now)
+                log.error(
+                    "send of %s failed for good after %d attempts", message_id, message.attempts
+                )
+            else:
+                # Still due (its due moment is unchanged, so it keeps its place in line).
+                message.status = "scheduled"
+                log.info("interrupted send %s had not gone out; queued again", message_id)
+
+
+def _record_sent(session: Session, message_id: int, sid: str, now: datetime) -> None:
+    row = OutboundMessage
+    # A receipt may have got here first: it then set the status and the SID.
+    moving = row.status.in_(("scheduled", "sending"))
+    session.execute(
+        update(row)
+        .where(row.id == message_id)
+        .values(
+            status=case((moving, "sent"), else_=row.status),
+            status_at=case((moving, now), else_=row.status_at),
+            provider_sid=func.coalesce(row.provider_sid, sid),
+            sent_at=func.coalesce(row.sent_at, now),
+            lease_owner=None,
+            lease_until=None,
+        )
+    )
+
+
+def _record_failure(session: Session, message_id: int, exc: SmsError, now: datetime) -> None:
+    message = session.get(OutboundMessage, message_id, with_for_update=True)
+    if message is None or message.status != "sending":
+        return
+    message.error_code = exc.code
+    message.error_message = str(exc)[:500]
+    if exc.retryable:
+        # A timeout or a 5xx does not prove the text did not go: it stays
+        # 'sending' and resolve_interrupted asks the provider once the backoff
+        # has passed (a 429 takes the same way, for simplicity).
+        message.lease_until = now + retry_delay(message.attempts)
+        log.warning("send of %s failed, will check and retry: %s", message_id, exc)
+        return
+    message.lease_owner = message.lease_until = None
+    _close(message, "failed", str(exc), now)
+    if exc.code in OPTED_OUT_CODES and message.subscriber_id:
+        subscriber = session.get(Subscriber, message.subscriber_id)
+        if subscriber is not None:
+            _opt_out(subscriber, now)
+    log.error("send of %s failed for good: %s", message_id, exc)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back off after a failed attempt: 10 s, 20 s, 40 s... capped at 5 minutes."""
+    return timedelta(seconds=min(300, 5 * 2 ** max(1, attempts)))
+
+
+def _policy(session: Session, settings: Settings) -> tuple[Settings, bool]:
+    """The merchant's settings in force, and whether bot-initiated texts may go."""
+    shop = session.get(Shop, SHOP_ID)
+    return effective_settings(session, settings), shop is None or shop.sending_enabled
+
+
+def _check(
+    message: OutboundMessage,
+    subscriber: Subscriber | None,
+    subscription: Subscription | None,
+    settings: Settings,
+    at: datetime,
+) -> Hold | None:
+    """Send-time checks for a text leaving at ``at``: None when it may go."""
+    opted_out = subscriber is not None and subscriber.opted_out
+    if opted_out and message.template not in OPTED_OUT_TEMPLATES:
+        return Hold("cancelled", "subscriber opted out")
+    if message.kind in ON_REQUEST:
+        return None
+    if subscriber is None:
+        return Hold("cancelled", "subscriber no longer known")
+    if subscriber.unreachable_at is not None:
+        return Hold("cancelled", "number marked unreachable")
+    if message.expires_at is not None and at >= message.expires_at:
+        return Hold("expired", "not sent before the billing moment")
+    # A notice: the order it announces must still be coming on that date.
+    announced = message.billing_at
+    if announced is not None and (
+        subscription is None
+        or subscription.status != "ACTIVE"
+        or subscription.next_billing_at != announced
+    ):
+        return Hold("cancelled", "billing date changed")
+    locale = subscriber_locale(subscriber, settings)
+    if is_allowed(at, locale, settings.send_window):
+        return None
+    later = next_allowed(at, locale, settings.send_window)
+    if message.expires_at is not None and later >= message.expires_at:
+        return Hold("expired", "no waking hour left before billing")
+    return Hold(until=later)
+
+
+def _recheck(
+    session: Session, message: OutboundMessage, settings: Settings, at: datetime
+) -> Hold | None:
+    """The send-time checks that read other rows: an event text must still be true, and a
+    bot-initiated text must fit the subscriber's daily cap (the overflow waits)."""
+    if message.kind == EVENT_KIND:
+        reason = still_true(session, message)
+        if reason is not None:
+            return Hold("cancelled", reason)
+    if message.kind not in BOT_INITIATED or message.subscriber_id is None:
+        return None
+    # Rows begun earlier in this burst are flushed first, so they count too.
+    until = cap_until(session, message.subscriber_id, at, settings.bot_texts_per_day)
+    if until is None:
+        return None
+    if message.expires_at is not None and until >= message.expires_at:
+        return Hold("expired", "daily text limit reached until it was too late")
+    return Hold(until=until)
+
+
+def _related(
+    session: Session, rows: Sequence[OutboundMessage]
+) -> tuple[dict[int | None, Subscriber], dict[int | None, Subscription]]:
+    """The batch's subscribers and subscriptions by id, in two queries rather than two a row."""
+    subscriber_ids = {m.subscriber_id for m in rows if m.subscriber_id is not None}
+    subscription_ids = {m.subscription_id for m in rows if m.subscription_id is not None}
+    subscribers = session.scalars(select(Subscriber).where(Subscriber.id.in_(subscriber_ids)))
+    subscriptions = session.scalars(
+        select(Subscription).where(Subscription.id.in_(subscription_ids))
+    )
+    return {s.id: s for s in subscribers}, {s.id: s for s in subscriptions}
+
+
+def _apply(message: OutboundMessage, hold: Hold, now: datetime) -> None:
+    message.lease_owner = message.lease_until = None
+    if hold.status is not None:
+        _close(message, hold.status, hold.reason or hold.status, now)
+    elif hold.until is not None:
+        message.due_at = hold.until
+
+
+def _render(
+    session: Session,
+    message: OutboundMessage,
+    subscriber: Subscriber | None,
+    subscription: Subscription | None,
+    settings: Settings,
+    now: datetime,
+    sources: dict[str, str] | None = None,
+) -> str:
+    """The body of a bot-initiated text, rendered with the details as they are now."""
+    if message.kind == EVENT_KIND:
+        variables = event_variables(settings, subscriber, subscription, now)
+        return render_message(session, message.template, variables, sources)
+    variables = base_variables(settings, subscriber, subscription)
+    if message.billing_at is not None:
+        zone = local_zone(subscriber, settings)
+        days = (message.billing_at.astimezone(zone).date() - now.astimezone(zone).date()).days
+        variables["days_until"] = max(0, days)
+    return render_message(session, message.template, variables, sources)
+
+
+def _close(message: OutboundMessage, status: str, reason: str, now: datetime) -> None:
+    message.status = status
+    message.error_message = reason[:500]
+    message.status_at = now
+
+
+def _opt_out(subscriber: Subscriber, now: datetime) -> None:
+    if subscriber.opted_out_at is None:
+        subscriber.opted_out_at = now
+
+
+def _note_outcome(
+    subscriber: Subscriber, status: str, error_code: str | None, now: datetime
+) -> None:
+    """What a receipt says about the number: opted out, unreachable, or working."""
+    if error_code in OPTED_OUT_CODES:
+        _opt_out(subscriber, now)
+    if status == "delivered":
+        subscriber.failed_deliveries = 0
+        subscriber.unreachable_at = None
+    elif error_code in UNREACHABLE_CODES:
+        subscriber.failed_deliveries += 1
+        if subscriber.failed_deliveries >= UNREACHABLE_AFTER and subscriber.unreachable_at is None:
+            subscriber.unreachable_at = now
+
+
+def _receipt_target(
+    session: Session, provider_sid: str, message_id: int | None
+) -> OutboundMessage | None:
+    """The row a receipt is about: the one with its SID, else the one it names without a SID."""
+    message = session.scalar(
+        select(OutboundMessage)
+        .where(OutboundMessage.provider_sid == provider_sid)
+        .with_for_update()
+    )
+    if message is not None or message_id is None:
+        return message
+    message = session.get(OutboundMessage, message_id, with_for_update=True)
+    return message if message is not None and message.provider_sid is None else None
+
+
+def record_status(
+    session: Session,
+    *,
+    provider_sid: str,
+    message_id: int | None,
+    status: str,
+    error_code: str | None,
+) -> bool:
+    """Apply a delivery receipt; False when it changed nothing (repeat, stale or unknown)."""
+    if status not in RANK:
+        return False
+    message = _receipt_target(session, provider_sid[:64], message_id)
+    if message is None or message.status in FINAL or RANK[status] <= RANK.get(message.status, 0):
+        return False
+    now = utcnow()
+    message.provider_sid = provider_sid[:64]
+    message.status = status
+    message.status_at = now
+    message.sent_at = message.sent_at or now
+    if error_code:
+        message.error_code = error_code[:16]
+    if message.subscriber_id is not None:
+        subscriber = session.get(Subscriber, message.subscriber_id, with_for_update=True)
+        if subscriber is not None:
+            _note_outcome(subscriber, status, error_code, now)
+    return True

@@ -1,0 +1,122 @@
+"""Row claims with leases: how many workers share one queue table safely.
+
+A claimed row carries its holder (``lease_owner``) and a deadline (``lease_until``).
+A live holder renews the deadline; a holder that died simply lets it run out, and
+then any worker may claim the row again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.storage.models import InboundMessage, OutboundMessage, SmartrrEvent
+
+#: The tables that are work queues: each has ``lease_owner`` and ``lease_until``.
+Q = TypeVar("Q", OutboundMessage, InboundMessage, SmartrrEvent)
+
+
+def claim(
+    session: Session,
+    model: type[Q],
+    where: Sequence[ColumnElement[bool]],
+    order_by: Sequence[Any],
+    *,
+    limit: int,
+    owner: str,
+    lease: timedelta,
+    now: datetime,
+) -> list[Q]:
+    """Lock up to ``limit`` matching rows that no live lease holds, and stamp ours on them.
+
+    On PostgreSQL the rows are taken with ``FOR UPDATE SKIP LOCKED`` so any
+    number of workers can claim at once without waiting on each other. On
+    SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (see
+    bot.storage.db), so claimers simply take turns.
+    """
+    free = or_(model.lease_until.is_(None), model.lease_until < now)
+    stmt = select(model).where(*where, free).order_by(*order_by).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.scalars(stmt))
+    for row in rows:
+        row.lease_owner = owner
+        row.lease_until = now + lease
+    return rows
+
+
+#: Queues of work that arrived from outside and is retried until it succeeds.
+P = TypeVar("P", InboundMessage, SmartrrEvent)
+
+
+def claim_pending(
+    session: Session,
+    model: type[P],
+    *,
+    limit: int,
+    owner: str,
+    lease: timedelta,
+    now: datetime,
+    also: Sequence[ColumnElement[bool]] = (),
+) -> list[tuple[int, int]]:
+    """Claim pending rows whose next try is due (and that meet ``also``), in due order;
+    count the try.
+
+    A row's first try is due when it arrives, so new rows go in the order they came.
+    Ordering by the (status, next_attempt_at) index lets the database stop after
+    ``limit`` rows instead of sorting every pending one, inside the write lock on SQLite.
+
+    Returns (id, attempts) pairs: the caller handles each outside this transaction.
+    """
+    rows = claim(
+        session,
+        model,
+        (model.status == "pending", model.next_attempt_at <= now, *also),
+        (model.next_attempt_at, model.id),
+        limit=limit,
+        owner=owner,
+        lease=lease,
+        now=now,
+    )
+    for row in rows:
+        row.attempts += 1
+    return [(row.id, row.attempts) for row in rows]
+
+
+def renew(
+    session: Session,
+    model: type[Q],
+    ids: Sequence[int],
+    *,
+    owner: str,
+    lease: timedelta,
+    now: datetime,
+) -> None:
+    """Extend our lease on those of ``ids`` we still hold."""
+    session.execute(
+        update(model)
+        .where(model.id.in_(ids), model.lease_owner == owner)
+        .values(lease_until=now + lease)
+    )
+
+
+def release(session: Session, model: type[Q], ids: Sequence[int], *, owner: str) -> None:
+    """Give back those of ``ids`` we still hold, so any worker may take them at once."""
+    session.execute(
+        update(model)
+        .where(model.id.in_(ids), model.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )
+
+
+def postpone(session: Session, model: type[P], row_id: int, *, at: datetime, reason: str) -> None:
+    """Give back a claimed row to be tried again at ``at``, noting why (a retry later)."""
+    session.execute(
+        update(model)
+        .where(model.id == row_id)
+        .values(next_attempt_at=at, error=reason[:500], lease_owner=None, lease_until=None)
+    )
