@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from test_console_support import EMAIL, Console, signed_in
 
 from bot.outbound.messages import template_source
-from bot.rules.templates import CATALOG, default_source
+from bot.rules.catalog import CATALOG
+from bot.rules.templates import default_source
 from bot.storage.db import get_db
 from bot.storage.models import TemplateVersion
 

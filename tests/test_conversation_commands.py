@@ -9,7 +9,7 @@ import pytest
 from test_conversation import DANA, MARCUS, MAYA, STRANGER, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
-from bot.rules.templates import CATALOG, COMMON_VARIABLES
+from bot.rules.catalog import CATALOG, COMMON_VARIABLES
 from bot.smartrr.client import SmartrrClient
 from bot.storage.models import Shop, TemplateVersion
 from bot.storage.shop import SHOP_ID

@@ -22,7 +22,8 @@ from twilio_fake import TwilioFake
 from bot.conversation.handler import Conversation
 from bot.conversation.inbox import process_inbox
 from bot.outbound.event_texts import KINDS, event_variables, topic_kind
-from bot.rules.templates import CATALOG, COMMON_VARIABLES, default_source, render
+from bot.rules.catalog import CATALOG, COMMON_VARIABLES
+from bot.rules.templates import default_source, render
 from bot.smartrr.client import SmartrrClient
 from bot.smartrr.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
 from bot.storage.db import get_db

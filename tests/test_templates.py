@@ -7,17 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.rules.catalog import CATALOG, COMMON_VARIABLES, SAMPLE_VARIABLES, sample_variables
+from bot.rules.segments import count_segments
 from bot.rules.templates import (
-    CATALOG,
-    COMMON_VARIABLES,
-    SAMPLE_VARIABLES,
     TEMPLATE_DIR,
     Problem,
     TemplateError,
-    count_segments,
     default_source,
     render,
-    sample_variables,
     validate,
 )
 

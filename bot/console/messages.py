@@ -12,18 +12,9 @@ from werkzeug.wrappers import Response
 
 from bot.console.common import account
 from bot.outbound.messages import template_source
-from bot.rules.templates import (
-    CATALOG,
-    COMMON_VARIABLES,
-    MAX_SOURCE_LENGTH,
-    Problem,
-    TemplateSpec,
-    count_segments,
-    default_source,
-    render,
-    sample_variables,
-    validate,
-)
+from bot.rules.catalog import CATALOG, COMMON_VARIABLES, TemplateSpec, sample_variables
+from bot.rules.segments import count_segments
+from bot.rules.templates import MAX_SOURCE_LENGTH, Problem, default_source, render, validate
 from bot.storage.db import get_db
 from bot.storage.models import TemplateVersion
 

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.console.common import app_settings
 from bot.outbound.event_texts import KINDS, TEMPLATE_PREFIX, enabled
 from bot.outbound.sms import Transport, TwilioTransport, get_transport
-from bot.rules.templates import CATALOG, TemplateSpec
+from bot.rules.catalog import CATALOG, TemplateSpec
 from bot.smartrr.client import SmartrrClient, SmartrrError, get_client
 from bot.smartrr.webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
 from bot.smartrr.webhooks import webhook_url as smartrr_webhook_url

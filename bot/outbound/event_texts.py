@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.outbound.messages import base_variables, format_date, local_zone
-from bot.rules.templates import SUBSCRIPTION_VARIABLES
+from bot.rules.catalog import SUBSCRIPTION_VARIABLES
 from bot.storage.models import OutboundMessage, Shop, SmartrrEvent, Subscriber, Subscription
 
 EVENT_KIND = "event"
