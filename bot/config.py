@@ -4,125 +4,89 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from bot.rules.waking_hours import Window, parse_window
 
-#: Every environment variable the bot reads, with its default. The names in
-#: the first block are a stable interface (see docs/architecture.md).
-DEFAULTS: dict[str, Any] = {
-    "DATABASE_URL": None,  # None: a SQLite file under the instance folder
-    "SMARTRR_API_TOKEN": None,  # None: the built-in sandbox
-    "SMARTRR_API_URL": "https://api.smartrr.com",
-    "TWILIO_ACCOUNT_SID": None,
-    "TWILIO_AUTH_TOKEN": None,  # both None: the outbox transport
-    "TWILIO_FROM_NUMBER": None,
-    "TWILIO_MESSAGING_SERVICE_SID": None,
-    "TWILIO_API_URL": None,
-    "PUBLIC_BASE_URL": None,
-    "SEND_WINDOW": "11:00-21:00",
-    "NOTICE_DAYS_BEFORE": 3,
-    "SHOP_TIMEZONE": "America/New_York",
-    "SMARTRR_WEBHOOK_SECRET": None,
-    "SMS_RATE_PER_SECOND": 1.0,
-    # Additions of our own.
-    "SECRET_KEY": None,  # None: a random key per process (sessions do not survive restarts)
-    "SHOP_NAME": "Our Shop",
-    "ACCOUNT_PAGE_URL": "https://example.com/account",
-    "MAX_DELAY_DAYS": 60,
-    "PAUSE_OPTIONS": "1 month, 2 months, 3 months",  # what a bare PAUSE offers
-    "MAX_PAUSE_DAYS": 92,  # the longest pause a subscriber may ask for (3 months)
-    "QUESTION_TTL_HOURS": 24,
-    "UNDO_WINDOW_HOURS": 24,
-    "SYNC_INTERVAL_SECONDS": 900,
-    "INBOX_POLL_SECONDS": 1.0,
-    "DISPATCH_POLL_SECONDS": 5.0,
-    "PLAN_INTERVAL_SECONDS": 60,
-    "SMARTRR_TIMEOUT_SECONDS": 15.0,  # read timeout of one Smartrr call
-    "SMARTRR_BACKOFF_SECONDS": 0.5,  # first wait between retries of a Smartrr read
-    "BOT_TEXTS_PER_DAY": 3,  # bot-initiated texts per subscriber per rolling 24 hours
-    # Inbound texts a worker answers at once (each waits on Smartrr); None: by database.
-    "INBOX_CONCURRENCY": None,
-    "LOG_LEVEL": "INFO",
-    "LOG_FORMAT": "text",  # or "json": one JSON object per line
-    "PROXY_FIX_HOPS": 0,  # proxies in front of the app whose X-Forwarded-* we trust
-}
 
-_INTS = {
-    "NOTICE_DAYS_BEFORE",
-    "MAX_DELAY_DAYS",
-    "MAX_PAUSE_DAYS",
-    "QUESTION_TTL_HOURS",
-    "UNDO_WINDOW_HOURS",
-    "SYNC_INTERVAL_SECONDS",
-    "PLAN_INTERVAL_SECONDS",
-    "PROXY_FIX_HOPS",
-    "BOT_TEXTS_PER_DAY",
-    "INBOX_CONCURRENCY",
-}
-_FLOATS = {
-    "SMS_RATE_PER_SECOND",
-    "INBOX_POLL_SECONDS",
-    "DISPATCH_POLL_SECONDS",
-    "SMARTRR_TIMEOUT_SECONDS",
-    "SMARTRR_BACKOFF_SECONDS",
-}
+@dataclass(frozen=True)
+class _Check:
+    """A rule a setting's value must pass, and what the error says of it otherwise."""
+
+    passes: Callable[[Any], bool]
+    complaint: str
 
 
-def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
-    """Read every known variable from ``environ``, falling back to the defaults."""
-    config: dict[str, Any] = {}
-    for name, default in DEFAULTS.items():
-        raw = environ.get(name, "").strip()
-        config[name] = _coerce(name, raw) if raw else default
-    if not config["DATABASE_URL"]:
-        config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'bot.sqlite3'}"
-    return config
+_POSITIVE = _Check(lambda value: value > 0, "must be positive")
+_NOT_NEGATIVE = _Check(lambda value: value >= 0, "must not be negative")
+_AT_LEAST_ONE = _Check(lambda value: value >= 1, "must be at least 1")
 
 
-def _coerce(name: str, raw: str) -> Any:
-    try:
-        if name in _INTS:
-            return int(raw)
-        if name in _FLOATS:
-            return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
-    return raw
+@dataclass(frozen=True)
+class _Spec:
+    env: str
+    default: Any
+    check: _Check | None
+    #: Works the value out from the fields declared before it when the config gives None.
+    when_none: Callable[[Mapping[str, Any]], Any] | None
+
+
+def _setting(
+    env: str,
+    default: Any,
+    *,
+    check: _Check | None = None,
+    when_none: Callable[[Mapping[str, Any]], Any] | None = None,
+) -> Any:
+    """A field read from the environment variable ``env``, which is ``default`` when unset."""
+    return field(metadata={"setting": _Spec(env, default, check, when_none)})
 
 
 @dataclass(frozen=True)
 class Settings:
     """The typed view of the configuration that the services use."""
 
-    database_url: str
-    smartrr_api_url: str
-    smartrr_api_token: str | None
-    twilio_account_sid: str | None
-    twilio_auth_token: str | None
-    twilio_from_number: str | None
-    twilio_messaging_service_sid: str | None
-    twilio_api_url: str | None
-    public_base_url: str | None
-    send_window: Window
-    notice_days_before: int
-    shop_timezone: str
-    smartrr_webhook_secret: str | None
-    sms_rate_per_second: float
-    shop_name: str
-    account_page_url: str
-    max_delay_days: int
-    question_ttl_hours: int
-    undo_window_hours: int
-    smartrr_timeout_seconds: float = 15.0
-    smartrr_backoff_seconds: float = 0.5
-    bot_texts_per_day: int = 3
-    inbox_concurrency: int = 1
-    pause_options: tuple[str, ...] = ("1 month", "2 months", "3 months")
-    max_pause_days: int = 92
+    # These environment names are a stable interface (see docs/architecture.md).
+    database_url: str = _setting("DATABASE_URL", None)  # None: a SQLite file under instance/
+    smartrr_api_token: str | None = _setting("SMARTRR_API_TOKEN", None)  # None: the sandbox
+    smartrr_api_url: str = _setting("SMARTRR_API_URL", "https://api.smartrr.com")
+    twilio_account_sid: str | None = _setting("TWILIO_ACCOUNT_SID", None)
+    twilio_auth_token: str | None = _setting("TWILIO_AUTH_TOKEN", None)  # both None: the outbox
+    twilio_from_number: str | None = _setting("TWILIO_FROM_NUMBER", None)
+    twilio_messaging_service_sid: str | None = _setting("TWILIO_MESSAGING_SERVICE_SID", None)
+    twilio_api_url: str | None = _setting("TWILIO_API_URL", None)
+    public_base_url: str | None = _setting("PUBLIC_BASE_URL", None)
+    send_window: Window = _setting("SEND_WINDOW", "11:00-21:00")  # noqa: RUF009 (a field())
+    notice_days_before: int = _setting("NOTICE_DAYS_BEFORE", 3, check=_NOT_NEGATIVE)
+    shop_timezone: str = _setting("SHOP_TIMEZONE", "America/New_York")
+    smartrr_webhook_secret: str | None = _setting("SMARTRR_WEBHOOK_SECRET", None)
+    sms_rate_per_second: float = _setting("SMS_RATE_PER_SECOND", 1.0, check=_POSITIVE)
+    # Additions of our own.
+    shop_name: str = _setting("SHOP_NAME", "Our Shop")
+    account_page_url: str = _setting("ACCOUNT_PAGE_URL", "https://example.com/account")
+    max_delay_days: int = _setting("MAX_DELAY_DAYS", 60)
+    #: What a bare PAUSE offers.
+    pause_options: tuple[str, ...] = _setting("PAUSE_OPTIONS", "1 month, 2 months, 3 months")
+    #: The longest pause a subscriber may ask for (3 months).
+    max_pause_days: int = _setting("MAX_PAUSE_DAYS", 92)
+    question_ttl_hours: int = _setting("QUESTION_TTL_HOURS", 24)
+    undo_window_hours: int = _setting("UNDO_WINDOW_HOURS", 24)
+    #: Read timeout of one Smartrr call.
+    smartrr_timeout_seconds: float = _setting("SMARTRR_TIMEOUT_SECONDS", 15.0)
+    #: First wait between retries of a Smartrr read.
+    smartrr_backoff_seconds: float = _setting("SMARTRR_BACKOFF_SECONDS", 0.5)
+    #: Bot-initiated texts per subscriber per rolling 24 hours.
+    bot_texts_per_day: int = _setting("BOT_TEXTS_PER_DAY", 3, check=_AT_LEAST_ONE)
+    #: Inbound texts a worker answers at once (each waits on Smartrr); None: by database.
+    inbox_concurrency: int = _setting(
+        "INBOX_CONCURRENCY",
+        None,
+        check=_AT_LEAST_ONE,
+        when_none=lambda values: default_inbox_concurrency(values["database_url"]),
+    )
 
     @property
     def sandbox(self) -> bool:
@@ -137,49 +101,95 @@ class Settings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
         """Build and validate settings from a Flask config mapping."""
-        rate = float(config["SMS_RATE_PER_SECOND"])
-        if rate <= 0:
-            raise ValueError("SMS_RATE_PER_SECOND must be positive")
-        days = int(config["NOTICE_DAYS_BEFORE"])
-        if days < 0:
-            raise ValueError("NOTICE_DAYS_BEFORE must not be negative")
-        texts_per_day = int(config["BOT_TEXTS_PER_DAY"])
-        if texts_per_day < 1:
-            raise ValueError("BOT_TEXTS_PER_DAY must be at least 1")
-        database_url = str(config["DATABASE_URL"])
-        chosen = config.get("INBOX_CONCURRENCY")
-        inbox_concurrency = (
-            default_inbox_concurrency(database_url) if chosen is None else int(chosen)
-        )
-        if inbox_concurrency < 1:
-            raise ValueError("INBOX_CONCURRENCY must be at least 1")
-        return cls(
-            database_url=database_url,
-            smartrr_api_url=str(config["SMARTRR_API_URL"]),
-            smartrr_api_token=config.get("SMARTRR_API_TOKEN") or None,
-            twilio_account_sid=config.get("TWILIO_ACCOUNT_SID") or None,
-            twilio_auth_token=config.get("TWILIO_AUTH_TOKEN") or None,
-            twilio_from_number=config.get("TWILIO_FROM_NUMBER") or None,
-            twilio_messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID") or None,
-            twilio_api_url=config.get("TWILIO_API_URL") or None,
-            public_base_url=config.get("PUBLIC_BASE_URL") or None,
-            send_window=parse_window(str(config["SEND_WINDOW"])),
-            notice_days_before=days,
-            shop_timezone=str(config["SHOP_TIMEZONE"]),
-            smartrr_webhook_secret=config.get("SMARTRR_WEBHOOK_SECRET") or None,
-            sms_rate_per_second=rate,
-            shop_name=str(config["SHOP_NAME"]),
-            account_page_url=str(config["ACCOUNT_PAGE_URL"]),
-            max_delay_days=int(config["MAX_DELAY_DAYS"]),
-            question_ttl_hours=int(config["QUESTION_TTL_HOURS"]),
-            undo_window_hours=int(config["UNDO_WINDOW_HOURS"]),
-            smartrr_timeout_seconds=float(config["SMARTRR_TIMEOUT_SECONDS"]),
-            smartrr_backoff_seconds=float(config["SMARTRR_BACKOFF_SECONDS"]),
-            bot_texts_per_day=texts_per_day,
-            inbox_concurrency=inbox_concurrency,
-            pause_options=split_options(str(config["PAUSE_OPTIONS"])),
-            max_pause_days=int(config["MAX_PAUSE_DAYS"]),
-        )
+        given = {name: config.get(spec.env, spec.default) for name, _, spec in _SETTINGS}
+        return cls(**_typed(given))
+
+    def with_values(self, values: Mapping[str, Any]) -> Settings:
+        """These settings with some fields replaced, read and checked as `from_config` does."""
+        return replace(self, **_typed(values))
+
+
+@dataclass(frozen=True)
+class _AppSettings:
+    """Settings the app factory, the worker and logging read from app.config themselves."""
+
+    #: None: a random key per process (sessions do not survive restarts).
+    secret_key: str | None = _setting("SECRET_KEY", None)
+    sync_interval_seconds: int = _setting("SYNC_INTERVAL_SECONDS", 900)
+    inbox_poll_seconds: float = _setting("INBOX_POLL_SECONDS", 1.0)
+    dispatch_poll_seconds: float = _setting("DISPATCH_POLL_SECONDS", 5.0)
+    plan_interval_seconds: int = _setting("PLAN_INTERVAL_SECONDS", 60)
+    log_level: str = _setting("LOG_LEVEL", "INFO")
+    #: Or "json": one JSON object per line.
+    log_format: str = _setting("LOG_FORMAT", "text")
+    #: Proxies in front of the app whose X-Forwarded-* we trust.
+    proxy_fix_hops: int = _setting("PROXY_FIX_HOPS", 0)
+
+
+def _specs(cls: type) -> tuple[tuple[str, object, _Spec], ...]:
+    """(field name, declared type, spec) of each of ``cls``'s settings, in order."""
+    hints = get_type_hints(cls)
+    return tuple((each.name, hints[each.name], each.metadata["setting"]) for each in fields(cls))
+
+
+_SETTINGS = _specs(Settings)
+_BY_NAME = {name: (kind, spec) for name, kind, spec in _SETTINGS}
+_ALL = _SETTINGS + _specs(_AppSettings)
+
+#: Every environment variable the bot reads, with its default.
+DEFAULTS: dict[str, Any] = {spec.env: spec.default for _, _, spec in _ALL}
+
+#: How a config value, text from the environment or a typed test_config value, becomes
+#: its field's type.
+_CONVERT: dict[object, Callable[[Any], Any]] = {
+    str: str,
+    str | None: lambda value: str(value) if value else None,  # blank: not set
+    int: int,
+    float: float,
+    Window: lambda value: parse_window(str(value)),
+    tuple[str, ...]: lambda value: split_options(str(value)),
+}
+_NUMBERS: tuple[object, ...] = (int, float)
+
+
+def from_environ(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Read every known variable from ``environ``, falling back to the defaults."""
+    config: dict[str, Any] = {}
+    for _, kind, spec in _ALL:
+        raw = environ.get(spec.env, "").strip()
+        if not raw:
+            config[spec.env] = spec.default
+        else:
+            # Numbers are parsed here so a typo names its variable at startup; the other
+            # values stay text, as a test_config may give them.
+            config[spec.env] = _convert(spec.env, kind, raw) if kind in _NUMBERS else raw
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'bot.sqlite3'}"
+    return config
+
+
+def _typed(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The given fields' config values converted to their types and checked, in order."""
+    values: dict[str, Any] = {}
+    for name, raw in given.items():
+        kind, spec = _BY_NAME[name]
+        if raw is None and spec.when_none is not None:
+            value = spec.when_none(values)
+        else:
+            value = _convert(spec.env, kind, raw)
+        if spec.check is not None and not spec.check.passes(value):
+            raise ValueError(f"{spec.env} {spec.check.complaint}")
+        values[name] = value
+    return values
+
+
+def _convert(env: str, kind: object, value: Any) -> Any:
+    try:
+        return _CONVERT[kind](value)
+    except ValueError as exc:
+        if kind not in _NUMBERS:
+            raise  # parse_window's message names the problem
+        raise ValueError(f"{env} must be a number, got {value!r}") from exc
 
 
 def split_options(text: str) -> tuple[str, ...]:

@@ -80,3 +80,16 @@ def test_malformed_numbers_are_named(name: str, value: str, message: str) -> Non
 def test_impossible_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ValueError):
         Settings.from_config(from_environ({name: value}, "/x"))
+
+
+def test_values_layered_later_are_read_and_checked_like_the_environment_s() -> None:
+    settings = Settings.from_config(from_environ({}, "/x"))
+    edited = settings.with_values(
+        {"send_window": "08:00-20:00", "pause_options": "1 week, 2 weeks", "notice_days_before": 0}
+    )
+    assert edited.send_window.start == time(8)
+    assert edited.pause_options == ("1 week", "2 weeks")
+    assert edited.notice_days_before == 0
+    assert edited.shop_name == settings.shop_name
+    with pytest.raises(ValueError, match="NOTICE_DAYS_BEFORE must not be negative"):
+        settings.with_values({"notice_days_before": -1})

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sqlalchemy.orm import Session
 
-from bot.config import Settings, split_options
-from bot.rules.waking_hours import parse_window
+from bot.config import Settings
 from bot.storage.db import insert_new
 from bot.storage.models import Shop
 
@@ -56,20 +53,17 @@ def effective_settings(session: Session, settings: Settings) -> Settings:
     shop = session.get(Shop, SHOP_ID)
     if shop is None:
         return settings
-    return replace(
-        settings,
-        shop_name=shop.name,
-        shop_timezone=shop.time_zone,
-        account_page_url=shop.account_page_url,
-        send_window=parse_window(shop.send_window) if shop.send_window else settings.send_window,
-        notice_days_before=_or(shop.notice_days_before, settings.notice_days_before),
-        max_delay_days=_or(shop.max_delay_days, settings.max_delay_days),
-        pause_options=(
-            split_options(shop.pause_options) if shop.pause_options else settings.pause_options
-        ),
-        max_pause_days=_or(shop.max_pause_days, settings.max_pause_days),
+    edits = {
+        "shop_name": shop.name,
+        "shop_timezone": shop.time_zone,
+        "account_page_url": shop.account_page_url,
+        "send_window": shop.send_window,
+        "notice_days_before": shop.notice_days_before,
+        "max_delay_days": shop.max_delay_days,
+        "pause_options": shop.pause_options,
+        "max_pause_days": shop.max_pause_days,
+    }
+    # An override left None (or blank) keeps the environment's value.
+    return settings.with_values(
+        {name: value for name, value in edits.items() if value not in (None, "")}
     )
-
-
-def _or(value: int | None, default: int) -> int:
-    return default if value is None else value
