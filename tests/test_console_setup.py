@@ -16,7 +16,9 @@ from twilio_fake import TwilioFake
 
 from bot import create_app
 from bot.console.setup import Item, upcoming_text_item
-from bot.smartrr.client import NO_ID, SmartrrAuthError, SmartrrClient, Webhook
+from bot.smartrr.client import NO_ID, SmartrrClient
+from bot.smartrr.errors import SmartrrAuthError
+from bot.smartrr.records import Webhook
 from bot.smartrr.sandbox import SandboxServer
 from bot.smartrr.webhooks import EVENT_TYPES
 from bot.storage.db import get_db

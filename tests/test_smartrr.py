@@ -19,22 +19,18 @@ from werkzeug.serving import make_server
 
 from bot import create_app
 from bot.config import Settings, from_environ
-from bot.smartrr.client import (
-    Customer,
-    LineItem,
-    PurchaseState,
+from bot.smartrr.client import SmartrrClient, get_client, init_app
+from bot.smartrr.errors import (
     SmartrrAuthError,
     SmartrrBadRequest,
-    SmartrrClient,
     SmartrrDataError,
     SmartrrError,
     SmartrrNotFound,
     SmartrrRejected,
     SmartrrUnavailable,
-    get_client,
-    init_app,
-    iso_moment,
 )
+from bot.smartrr.parsing import iso_moment
+from bot.smartrr.records import Customer, LineItem, PurchaseState
 from bot.smartrr.sandbox import SandboxServer, SandboxStore, make_customer, make_purchase_state
 from bot.storage.db import Database, get_db
 from bot.storage.models import OutboundMessage, Subscription

@@ -12,8 +12,9 @@ from flask.testing import FlaskCliRunner
 from bot import create_app
 from bot.config import Settings, from_environ
 from bot.outbound.event_texts import topic_kind
-from bot.smartrr.client import SmartrrClient, Webhook
+from bot.smartrr.client import SmartrrClient
 from bot.smartrr.contract import raw_document
+from bot.smartrr.records import Webhook
 from bot.smartrr.sandbox import SandboxServer
 from bot.smartrr.webhooks import EVENT_TYPES, NotConfigured, hide_secret, webhook_url
 from bot.storage.db import get_db

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from bot.smartrr.client import SmartrrUnavailable
+from bot.smartrr.errors import SmartrrUnavailable
 from bot.smartrr.sandbox import JSON, SandboxServer, make_customer, make_purchase_state
 from bot.smartrr.sync import SyncResult
 from bot.storage.db import get_db

@@ -20,7 +20,8 @@ from bot.console.common import app_settings
 from bot.outbound.event_texts import KINDS, TEMPLATE_PREFIX, enabled
 from bot.outbound.sms import Transport, TwilioTransport, get_transport
 from bot.rules.catalog import CATALOG, TemplateSpec
-from bot.smartrr.client import SmartrrClient, SmartrrError, get_client
+from bot.smartrr.client import SmartrrClient, get_client
+from bot.smartrr.errors import SmartrrError
 from bot.smartrr.webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
 from bot.smartrr.webhooks import webhook_url as smartrr_webhook_url
 from bot.storage.db import get_db

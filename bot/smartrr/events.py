@@ -17,29 +17,26 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.conversation.inbox import retry_delay
 from bot.outbound.planner import plan_notices
-from bot.smartrr.client import PurchaseState, SmartrrClient, SmartrrError, SmartrrUnavailable
+from bot.smartrr.client import SmartrrClient
+from bot.smartrr.errors import SmartrrError, SmartrrUnavailable
 from bot.smartrr.event_changes import announce, snapshot
+from bot.smartrr.records import PurchaseState
 from bot.smartrr.sync import apply_states
-from bot.storage.claims import claim_pending, postpone
+from bot.storage.claims import PENDING_WORK, claim_pending, retry_later
 from bot.storage.db import Database
 from bot.storage.models import SmartrrEvent, Subscriber, Subscription, utcnow
 from bot.storage.shop import effective_settings, ensure_shop
 
 log = logging.getLogger(__name__)
 
-#: Long enough for the Smartrr client's own retries to finish inside it.
-LEASE = timedelta(minutes=5)
-#: After this many tries with Smartrr unavailable the event fails; the sync catches up.
-MAX_ATTEMPTS = 8
 BATCH = 20
 #: Column widths of SmartrrEvent; a longer value is no id we could use.
 ID_WIDTH = 64
@@ -160,15 +157,20 @@ def process_events(
     """Claim pending events and apply each; return how many were taken."""
     now = clock()
     with database.begin() as session:
-        work = claim_pending(session, SmartrrEvent, limit=BATCH, owner=owner, lease=LEASE, now=now)
+        work = claim_pending(
+            session, SmartrrEvent, limit=BATCH, owner=owner, lease=PENDING_WORK.lease, now=now
+        )
     for event_id, attempts in work:
         try:
             _apply(database, client, settings, event_id, clock)
         except SmartrrUnavailable as exc:
-            if attempts >= MAX_ATTEMPTS:
-                _finish(database, event_id, "failed", f"{exc} The periodic sync will catch up.")
+            # After the last try the event fails visibly; the periodic sync catches up.
+            if retry_later(database, SmartrrEvent, event_id, attempts, str(exc), clock()):
+                log.warning(
+                    "Smartrr event %s: Smartrr unavailable, try %d later", event_id, attempts
+                )
             else:
-                _later(database, event_id, attempts, str(exc), clock)
+                _finish(database, event_id, "failed", f"{exc} The periodic sync will catch up.")
         except (Unusable, SmartrrError) as exc:
             _finish(database, event_id, "failed", str(exc))
         except Exception:
@@ -292,18 +294,6 @@ def _mark_unlisted(session: Session, target: _Target, listed: set[str]) -> set[s
         .values(status="CANCELLED")
     )
     return {target.purchase_state_id}
-
-
-def _later(
-    database: Database,
-    event_id: int,
-    attempts: int,
-    reason: str,
-    clock: Callable[[], datetime],
-) -> None:
-    with database.begin() as session:
-        postpone(session, SmartrrEvent, event_id, at=clock() + retry_delay(attempts), reason=reason)
-    log.warning("Smartrr event %s: Smartrr unavailable, try %d later", event_id, attempts)
 
 
 def _finish(database: Database, event_id: int, status: str, reason: str) -> None:

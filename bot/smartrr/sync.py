@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.rules.phones import normalize
-from bot.smartrr.client import PurchaseState, SmartrrClient, SmartrrNotFound
+from bot.smartrr.client import SmartrrClient
+from bot.smartrr.errors import SmartrrNotFound
 from bot.smartrr.event_changes import announce, queue_resume_reminders, snapshot
+from bot.smartrr.records import PurchaseState
 from bot.storage.db import ANALYZE_AFTER, Database, analyze, upsert
 from bot.storage.models import Subscriber, Subscription, utcnow
 from bot.storage.shop import SHOP_ID, ensure_shop

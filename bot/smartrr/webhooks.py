@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from bot.config import Settings
-from bot.smartrr.client import SmartrrClient, Webhook
+from bot.smartrr.client import SmartrrClient
+from bot.smartrr.records import Webhook
 
 #: Where Smartrr posts, and the query parameter that carries SMARTRR_WEBHOOK_SECRET.
 PATH = "/smartrr/webhook"
