@@ -13,8 +13,9 @@ from test_conversation import MARCUS, STRANGER, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
 from bot.conversation.handler import Conversation
-from bot.conversation.inbox import MAX_ATTEMPTS, process_inbox, retry_delay
+from bot.conversation.inbox import process_inbox
 from bot.smartrr.client import SmartrrClient
+from bot.storage.claims import PENDING_WORK
 from bot.storage.db import get_db
 
 FAILED = "Bean Club: We could not update your order right now. Our team will follow up shortly."
@@ -47,7 +48,9 @@ def test_an_outage_is_retried_with_backoff_then_handed_to_a_person(bot: Bot) -> 
     assert len(bot.sandbox.store.calls) == calls
 
     # 15 s after the first try, then 30 s, 1, 2, 4, 8 and 10 minutes.
-    waits = [timedelta(seconds=1)] + [retry_delay(n) for n in range(2, MAX_ATTEMPTS)]
+    waits = [timedelta(seconds=1)] + [
+        PENDING_WORK.delay(n) for n in range(2, PENDING_WORK.max_attempts)
+    ]
     for wait in waits:
         assert bot.twilio.state.bodies_to(MARCUS) == []
         bot.later(wait)
@@ -55,7 +58,11 @@ def test_an_outage_is_retried_with_backoff_then_handed_to_a_person(bot: Bot) -> 
 
     assert bot.twilio.state.bodies_to(MARCUS) == [FAILED]
     handed = bot.last_inbound()
-    assert (handed.status, handed.outcome, handed.attempts) == ("handoff", "failed", MAX_ATTEMPTS)
+    assert (handed.status, handed.outcome, handed.attempts) == (
+        "handoff",
+        "failed",
+        PENDING_WORK.max_attempts,
+    )
     assert "503" in (handed.error or "")
     assert bot.actions() == [("skip", "failed")]
     assert billing_day(bot.state(MARCUS)) == "2026-11-26"

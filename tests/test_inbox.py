@@ -11,7 +11,7 @@ from test_conversation import DANA, MARCUS, MAYA, MORNING, Bot, billing_day
 from test_conversation import bot as bot  # the fixture, shared
 
 from bot import create_app
-from bot.conversation.inbox import retry_delay
+from bot.storage.claims import PENDING_WORK
 from bot.storage.db import get_db
 from bot.storage.models import InboundMessage, PendingQuestion, Subscriber
 from bot.worker import Worker
@@ -24,7 +24,7 @@ FAILED = "Bean Club: We could not update your order right now. Our team will fol
     [(1, 15), (2, 30), (3, 60), (4, 120), (5, 240), (6, 480), (7, 600), (30, 600)],
 )
 def test_retries_back_off_and_the_wait_is_capped(attempts: int, seconds: int) -> None:
-    assert retry_delay(attempts) == timedelta(seconds=seconds)
+    assert PENDING_WORK.delay(attempts) == timedelta(seconds=seconds)
 
 
 def test_claiming_texts_walks_the_index_instead_of_sorting_every_pending_one(bot: Bot) -> None:

@@ -14,13 +14,15 @@ from werkzeug.wrappers import Response
 from bot.console.common import app_settings, display_name
 from bot.console.conversations import thread
 from bot.conversation.handler import Conversation
-from bot.conversation.inbox import LEASE
 from bot.outbound.dispatcher import Dispatcher
 from bot.outbound.sms import get_transport
 from bot.rules.phones import mask
 from bot.rules.templates import MAX_LENGTH
-from bot.smartrr.client import PurchaseState, SmartrrError, SmartrrUnavailable, get_client
+from bot.smartrr.client import get_client
+from bot.smartrr.errors import SmartrrError, SmartrrUnavailable
+from bot.smartrr.records import PurchaseState
 from bot.smartrr.sync import run_sync
+from bot.storage.claims import PENDING_WORK
 from bot.storage.db import get_db
 from bot.storage.models import InboundMessage, OutboundMessage, Subscriber, utcnow
 
@@ -53,7 +55,7 @@ def store_text(session: Session, subscriber: Subscriber, body: str, owner: str) 
         received_at=now,
         attempts=1,
         lease_owner=owner,
-        lease_until=now + LEASE,
+        lease_until=now + PENDING_WORK.lease,
     )
     session.add(inbound)
     session.flush()

@@ -5,24 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists
 from sqlalchemy.orm import aliased
 
 from bot.conversation.handler import Conversation
-from bot.smartrr.client import SmartrrUnavailable
-from bot.storage.claims import claim_pending, postpone
+from bot.smartrr.errors import SmartrrUnavailable
+from bot.storage.claims import PENDING_WORK, claim_pending, retry_later
 from bot.storage.db import Database
 from bot.storage.models import InboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 
-#: Long enough for the Smartrr client's own retries to finish inside it.
-LEASE = timedelta(minutes=5)
-#: With retry_delay this spans about 26 minutes: a Smartrr outage of ten
-#: minutes is ridden out; a longer one goes to a person.
-MAX_ATTEMPTS = 8
 BATCH = 20
 
 _earlier = aliased(InboundMessage)
@@ -32,11 +27,6 @@ FIRST_UNANSWERED_OF_ITS_NUMBER: ColumnElement[bool] = ~exists().where(
     _earlier.status == "pending",
     _earlier.id < InboundMessage.id,
 )
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Back off between attempts: 15 s, 30 s, 1 min, 2 min... capped at 10 min."""
-    return timedelta(seconds=min(600, 15 * 2 ** max(0, attempts - 1)))
 
 
 def process_inbox(
@@ -62,7 +52,7 @@ def process_inbox(
             InboundMessage,
             limit=BATCH,
             owner=owner,
-            lease=LEASE,
+            lease=PENDING_WORK.lease,
             now=now,
             also=(FIRST_UNANSWERED_OF_ITS_NUMBER,),
         )
@@ -89,27 +79,13 @@ def _handle(
     try:
         conversation.handle(inbound_id)
     except SmartrrUnavailable as exc:
-        _later(database, conversation, inbound_id, attempts, str(exc), clock)
+        # Smartrr is down: try again later, and after the last try a person takes over.
+        if retry_later(database, InboundMessage, inbound_id, attempts, str(exc), clock()):
+            log.warning("inbound %s: Smartrr unavailable, try %d later", inbound_id, attempts)
+        else:
+            log.error("inbound %s: Smartrr still unavailable after %d tries", inbound_id, attempts)
+            conversation.give_up(inbound_id, str(exc))
     except Exception:
         # A bug must not lose the text: a person gets it, the subscriber an apology.
         log.exception("handling inbound %s failed", inbound_id)
         conversation.give_up(inbound_id, "internal error")
-
-
-def _later(
-    database: Database,
-    conversation: Conversation,
-    inbound_id: int,
-    attempts: int,
-    reason: str,
-    clock: Callable[[], datetime],
-) -> None:
-    if attempts >= MAX_ATTEMPTS:
-        log.error("inbound %s: Smartrr still unavailable after %d tries", inbound_id, attempts)
-        conversation.give_up(inbound_id, reason)
-        return
-    with database.begin() as session:
-        postpone(
-            session, InboundMessage, inbound_id, at=clock() + retry_delay(attempts), reason=reason
-        )
-    log.warning("inbound %s: Smartrr unavailable, try %d later", inbound_id, attempts)

@@ -8,13 +8,41 @@ then any worker may claim the row again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.storage.db import Database
 from bot.storage.models import InboundMessage, OutboundMessage, SmartrrEvent
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a queue holds and retries its rows: the lease, the tries, the backoff between."""
+
+    lease: timedelta
+    max_attempts: int
+    first_delay: timedelta
+    max_delay: timedelta
+
+    def delay(self, attempts: int) -> timedelta:
+        """The wait after ``attempts`` tries: the first delay, doubled each time, capped."""
+        doublings = max(0, attempts - 1)
+        return min(self.max_delay, self.first_delay * int(2**doublings))
+
+
+#: Texts and Smartrr events: the lease outlasts the Smartrr client's own retries, and
+#: eight tries span about 26 minutes, so a ten-minute Smartrr outage is ridden out.
+PENDING_WORK = RetryPolicy(
+    lease=timedelta(minutes=5),
+    max_attempts=8,
+    first_delay=timedelta(seconds=15),
+    max_delay=timedelta(minutes=10),
+)
+
 
 #: The tables that are work queues: each has ``lease_owner`` and ``lease_until``.
 Q = TypeVar("Q", OutboundMessage, InboundMessage, SmartrrEvent)
@@ -113,10 +141,30 @@ def release(session: Session, model: type[Q], ids: Sequence[int], *, owner: str)
     )
 
 
-def postpone(session: Session, model: type[P], row_id: int, *, at: datetime, reason: str) -> None:
-    """Give back a claimed row to be tried again at ``at``, noting why (a retry later)."""
-    session.execute(
-        update(model)
-        .where(model.id == row_id)
-        .values(next_attempt_at=at, error=reason[:500], lease_owner=None, lease_until=None)
-    )
+def retry_later(
+    database: Database,
+    model: type[P],
+    row_id: int,
+    attempts: int,
+    reason: str,
+    now: datetime,
+    policy: RetryPolicy = PENDING_WORK,
+) -> bool:
+    """Give back a claimed row to be tried again after the policy's wait, noting why.
+
+    False when its tries are spent: the caller then gives up on it in its own way.
+    """
+    if attempts >= policy.max_attempts:
+        return False
+    with database.begin() as session:
+        session.execute(
+            update(model)
+            .where(model.id == row_id)
+            .values(
+                next_attempt_at=now + policy.delay(attempts),
+                error=reason[:500],
+                lease_owner=None,
+                lease_until=None,
+            )
+        )
+    return True
