@@ -4,6 +4,7 @@ smartrr-webhooks | sandbox reset`."""
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import click
 from flask import Flask, current_app
@@ -11,14 +12,15 @@ from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
 from bot.console.auth import demo_login
-from bot.smartrr.client import SmartrrError, get_client
+from bot.smartrr.client import get_client
+from bot.smartrr.errors import SmartrrError
 from bot.smartrr.sandbox import DatabaseSandboxStore
 from bot.smartrr.webhooks import EVENT_TYPES, NotConfigured, hide_secret, register, survey
 from bot.smartrr.webhooks import webhook_url as smartrr_webhook_url
 from bot.storage.db import get_db
 from bot.storage.models import Shop
 from bot.storage.shop import SHOP_ID, ensure_shop, sending_default
-from bot.worker import Worker, build_scheduler
+from bot.worker import Worker, build_scheduler, listen_for_work
 
 
 @click.command("worker")
@@ -26,9 +28,15 @@ from bot.worker import Worker, build_scheduler
 def worker_command() -> None:
     """Run the scheduler only (sync, plan, dispatch, inbox); safe to start many times."""
     click.echo("worker: starting the scheduler (Ctrl-C to stop)")
-    scheduler = build_scheduler(current_app._get_current_object(), blocking=True)  # type: ignore[attr-defined]
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    scheduler = build_scheduler(app, blocking=True)
+    stop = threading.Event()
+    listen_for_work(app, stop)
+    try:
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            scheduler.start()
+    finally:
+        stop.set()
 
 
 @click.command("serve")
@@ -40,6 +48,8 @@ def serve_command(host: str, port: int) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     scheduler = build_scheduler(app, blocking=False)
     scheduler.start()
+    stop = threading.Event()
+    listen_for_work(app, stop)
     click.echo(f"serving on http://{host}:{port} with the scheduler in this process")
     login = demo_login(app)
     if login:
@@ -48,6 +58,7 @@ def serve_command(host: str, port: int) -> None:
         # app.run() refuses to block inside a flask CLI command; run_simple is what it wraps.
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
+        stop.set()
         scheduler.shutdown(wait=False)
 
 

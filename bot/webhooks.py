@@ -16,13 +16,14 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.wrappers import Request
 
 from bot.config import Settings
-from bot.outbound.dispatcher import record_status
+from bot.outbound.receipts import record_status
 from bot.rules.phones import mask
 from bot.smartrr.events import describe
 from bot.smartrr.webhooks import PATH as SMARTRR_WEBHOOK_PATH
 from bot.smartrr.webhooks import SECRET_PARAMETER
 from bot.storage.db import get_db, insert_new
 from bot.storage.models import InboundMessage, SmartrrEvent
+from bot.storage.wakeups import announce
 
 log = logging.getLogger(__name__)
 
@@ -92,25 +93,27 @@ def inbound() -> Response:
         "body": form.get("Body", "")[:2000],
         "params": _params(form),
     }
-    if stored(InboundMessage, message, key="message_sid"):
+    if stored(InboundMessage, message, key="message_sid", job="inbox"):
         log.info("inbound %s from %s stored", sid, mask(form["From"]))
-        _wake("wake_inbox")
     else:
         log.info("inbound %s from %s already stored", sid, mask(form["From"]))
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
 
 
-def stored(model: type[InboundMessage | SmartrrEvent], row: dict[str, Any], *, key: str) -> bool:
-    """Insert ``row`` unless its ``key`` is taken (a repeated delivery); True when it went in."""
+def stored(
+    model: type[InboundMessage | SmartrrEvent], row: dict[str, Any], *, key: str, job: str
+) -> bool:
+    """Insert ``row`` unless its ``key`` is taken (a repeated delivery), and wake the worker
+    ``job`` that handles it, in this process and (on PostgreSQL) every other; True when it
+    went in."""
     with get_db().begin() as session:
-        return insert_new(session, model, [row], key=key) == 1
-
-
-def _wake(job: str) -> None:
-    """Wake a job of this process's worker (the embedded default) instead of its next poll."""
-    wake = current_app.extensions.get(job)
-    if wake is not None:
-        wake()
+        if insert_new(session, model, [row], key=key) != 1:
+            return False
+        announce(session, job)
+    wake = current_app.extensions.get("wake")
+    if wake is not None:  # a worker in this process: the embedded default
+        wake(job)
+    return True
 
 
 def _params(form: dict[str, str]) -> dict[str, Any]:
@@ -150,11 +153,10 @@ def smartrr_webhook() -> tuple[Response, int]:
         "purchase_state_id": info.purchase_state_id,
         "customer_id": info.customer_id,
     }
-    if not stored(SmartrrEvent, event, key="event_key"):
+    if not stored(SmartrrEvent, event, key="event_key", job="events"):
         log.info("Smartrr event %s already stored", info.key)
         return jsonify(status="duplicate"), 200
     log.info("Smartrr event %s (%s) stored", info.key, info.topic or "no topic")
-    _wake("wake_events")
     return jsonify(status="stored"), 200
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,12 +27,15 @@ from bot.smartrr.sync import SyncResult, run_sync
 from bot.storage.db import get_db
 from bot.storage.models import Heartbeat, utcnow
 from bot.storage.shop import effective_settings, ensure_shop
+from bot.storage.wakeups import listen
 
 log = logging.getLogger(__name__)
 
-#: Smartrr events are applied within a few seconds (sooner when the web process shares
-#: this scheduler and wakes the job); the sync job reconciles anything missed.
+#: Smartrr events are applied within a few seconds, at once when the webhook wakes the
+#: job (see bot.storage.wakeups); the sync job reconciles anything missed.
 EVENTS_POLL_SECONDS = 5.0
+#: The jobs a webhook wakes when it stores their work.
+WOKEN_JOBS = ("inbox", "events")
 
 
 class Worker:
@@ -118,9 +122,13 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BaseScheduler:
             next_run_time=now,
         )
     app.extensions["scheduler"] = scheduler
-    app.extensions["wake_inbox"] = lambda: _wake(scheduler, "inbox")
-    app.extensions["wake_events"] = lambda: _wake(scheduler, "events")
+    app.extensions["wake"] = lambda job_id: _wake(scheduler, job_id)
     return scheduler
+
+
+def listen_for_work(app: Flask, stop: threading.Event) -> threading.Thread | None:
+    """On PostgreSQL, wake this process's jobs when another process announces their work."""
+    return listen(app.config["DATABASE_URL"], WOKEN_JOBS, app.extensions["wake"], stop)
 
 
 def _wake(scheduler: BaseScheduler, job_id: str) -> None:
