@@ -15,7 +15,8 @@ from test_console_support import Console, signed_in
 from bot import create_app
 from bot.config import Settings
 from bot.console.settings import pause_days
-from bot.smartrr.client import CancellationReason, SmartrrClient
+from bot.smartrr.client import SmartrrClient
+from bot.smartrr.records import CancellationReason
 from bot.smartrr.sandbox import SandboxServer
 from bot.storage.db import get_db
 from bot.storage.models import Shop

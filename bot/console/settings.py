@@ -15,10 +15,13 @@ from werkzeug.wrappers import Response
 from bot.config import Settings, split_options
 from bot.console.common import app_settings
 from bot.conversation.actions import shifted
+from bot.conversation.choices import pause_span
 from bot.outbound.sms import TwilioTransport, get_transport
-from bot.rules.keywords import MAX_PAUSE_DAYS, Intent, parse
+from bot.rules.keywords import MAX_PAUSE_DAYS
 from bot.rules.waking_hours import parse_window
-from bot.smartrr.client import CancellationReason, SmartrrError, get_client
+from bot.smartrr.client import get_client
+from bot.smartrr.errors import SmartrrError
+from bot.smartrr.records import CancellationReason
 from bot.storage.db import get_db
 from bot.storage.models import Shop, utcnow
 from bot.storage.shop import SHOP_ID, effective_settings, ensure_shop, new_shop
@@ -92,13 +95,8 @@ def _number(raw: str, allowed: range, label: str, errors: dict[str, str], key: s
 def pause_days(option: str, today: date) -> int | None:
     """How many days a pause of ``option`` ("2 weeks", "1 month") from ``today`` lasts, read
     as a subscriber's "pause for …" would be; None when it is no length of time."""
-    parsed = parse(f"pause for {option}", today=today)
-    if parsed.refused == "over_max":
-        return MAX_PAUSE_DAYS + 1  # longer than the parser lets any pause be
-    moved = parsed.pause_for
-    if parsed.intent is not Intent.PAUSE or moved is None or moved.until is not None:
-        return None
-    return (shifted(today, moved) - today).days
+    span = pause_span(option, today)
+    return None if span is None else (shifted(today, span) - today).days
 
 
 def _pause_problem(option: str, longest: int, today: date) -> str:

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.rules.keywords import Delay
-from bot.smartrr.client import PurchaseState, SmartrrClient
+from bot.smartrr.client import SmartrrClient
+from bot.smartrr.records import PurchaseState
 from bot.smartrr.sync import apply_states
 from bot.storage.models import ActionLog, Subscriber, Subscription
 

@@ -4,22 +4,43 @@ Every answer is a row in `OutboundMessage` (kind "reply") written in the same
 transaction that closes the inbound message, so a retry never answers twice.
 Changes to a subscription go through bot.conversation.actions, which logs
 them before Smartrr is called so that a crash never makes one twice.
+Which subscription is meant comes from .targets; delay and pause dates from .choices.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.conversation import actions
 from bot.conversation.actions import CONFIRMATION, REVERSE, Call
+from bot.conversation.choices import (
+    DELAY_CHOICES,
+    DELAY_OPTIONS,
+    chosen_delay,
+    delayed,
+    options_text,
+    pause_choices,
+    restart_at,
+    undoing_at,
+)
+from bot.conversation.refusals import (
+    GONE,
+    IS_PAUSED,
+    NOT_PAUSED,
+    NOT_RUNNING,
+    OUT_OF_RANGE,
+    TOO_LATE,
+    delay_refused,
+    pause_refused,
+    refuse,
+)
+from bot.conversation.targets import TARGETED, latest_notice, noticed_order, subscriptions, target
 from bot.conversation.turn import (
     Outcome,
     Turn,
@@ -34,13 +55,12 @@ from bot.conversation.turn import (
     stranger,
     throttled,
 )
-from bot.outbound.messages import format_date, local_zone, render_message
-from bot.outbound.planner import NOTICE_KIND
-from bot.rules.keywords import Delay, Intent, Parsed, parse
+from bot.outbound.messages import local_zone, render_message
+from bot.rules.keywords import Intent, Parsed, parse
 from bot.rules.phones import mask, normalize
-from bot.smartrr.client import (
+from bot.smartrr.client import SmartrrClient
+from bot.smartrr.errors import (
     SmartrrBadRequest,
-    SmartrrClient,
     SmartrrError,
     SmartrrNotFound,
     SmartrrRejected,
@@ -48,7 +68,6 @@ from bot.smartrr.client import (
 )
 from bot.storage.db import Database
 from bot.storage.models import (
-    ActionLog,
     InboundMessage,
     OutboundMessage,
     Shop,
@@ -60,42 +79,8 @@ from bot.storage.shop import SHOP_ID, effective_settings
 
 log = logging.getLogger(__name__)
 
-#: What bare DELAY offers, in order: "Reply 1 for 1 week, 2 for 2 weeks, 3 for 1 month".
-DELAY_CHOICES: tuple[tuple[str, Delay], ...] = (
-    ("1 week", Delay(days=7)),
-    ("2 weeks", Delay(days=14)),
-    ("1 month", Delay(months=1)),
-)
-DELAY_OPTIONS = ", ".join(f"{n} for {label}" for n, (label, _) in enumerate(DELAY_CHOICES, 1))
-#: How long a sent notice stays the one a reply refers to.
-NOTICE_MEMORY = timedelta(days=14)
 #: NEXT without a notice answers for this many subscriptions at most.
 NEXT_LIMIT = 3
-#: Intents that need to know which subscription they are about.
-TARGETED = frozenset(
-    (
-        Intent.SKIP,
-        Intent.DELAY,
-        Intent.DELAY_ASK,
-        Intent.PAUSE,
-        Intent.RESUME,
-        Intent.CANCEL_REQUEST,
-    )
-)
-#: Parser refusals that mean "a delay, but not one we may make".
-OUT_OF_RANGE = frozenset({"over_max", "negative", "past_date"})
-NOT_PAUSED = "Your subscription is not paused."
-IS_PAUSED = "Your subscription is paused. Reply RESUME to restart it."
-TOO_LATE = "This order can no longer be changed by text."
-GONE = "We could not find this subscription any more."
-#: Why a subscription that is not running cannot be changed, by its Smartrr status.
-NOT_RUNNING = {
-    "PAUSED": IS_PAUSED,
-    "CANCELLED": "This subscription has ended.",
-    "EXPIRED": "This subscription has ended.",
-    "FAILED": "This subscription is on hold after a payment did not go through. "
-    "Please update your payment details on your account page.",
-}
 
 
 Decision = tuple[Outcome, Call | None]
@@ -183,7 +168,7 @@ class Conversation:
             entry = actions.close(session, call.log_id, "rejected", str(exc))
             inbound.error = str(exc)[:500]
             subscription = session.get(Subscription, entry.subscription_id)
-            return self._finish(session, inbound, _refuse(reason, subscription, person=True))
+            return self._finish(session, inbound, refuse(reason, subscription, person=True))
 
     # -- deciding ----------------------------------------------------------
 
@@ -235,12 +220,12 @@ class Conversation:
         )
         notice_id = payload.get("notice_id")
         if question.kind == "delay_options" and subscription is not None:
-            delay = _chosen_delay(parsed, DELAY_CHOICES)
+            delay = chosen_delay(parsed, DELAY_CHOICES)
             if delay is not None:
                 asked = Parsed(Intent.DELAY, 1.0, delay=delay)
                 return self._act(turn, asked, subscription, notice_id)
         if question.kind == "pause_options" and subscription is not None:
-            pause_for = _chosen_delay(parsed, pause_choices(turn.settings))
+            pause_for = chosen_delay(parsed, pause_choices(turn.settings))
             if pause_for is not None:
                 asked = Parsed(Intent.PAUSE, 1.0, pause_for=pause_for)
                 return self._act(turn, asked, subscription, notice_id)
@@ -278,10 +263,10 @@ class Conversation:
         if intent is Intent.NEXT:
             return self._next(turn), None
         if intent is Intent.UNKNOWN and parsed.refused in OUT_OF_RANGE:
-            return _delay_refused(turn), None
+            return delay_refused(turn), None
         if intent not in TARGETED:
             return Outcome("not_understood", needs_person=True).reply("fallback"), None
-        found = self._target(turn, parsed)
+        found = target(turn, parsed)
         if isinstance(found, Outcome):
             return found, None
         return self._act(turn, parsed, *found)
@@ -296,34 +281,34 @@ class Conversation:
             return said("asked_cancel", "cancel_confirm", subscription=chosen), None
         if intent is Intent.RESUME:
             if chosen.status != "PAUSED":
-                return _refuse(NOT_RUNNING.get(chosen.status, NOT_PAUSED), chosen), None
-            restart = _restart_at(chosen, chosen.next_billing_at, turn.now)
+                return refuse(NOT_RUNNING.get(chosen.status, NOT_PAUSED), chosen), None
+            restart = restart_at(chosen, chosen.next_billing_at, turn.now)
             return Outcome(), self._start(turn, chosen, "activate", notice_id, argument_at=restart)
         if chosen.status != "ACTIVE" or chosen.next_billing_at is None:
-            return _refuse(NOT_RUNNING.get(chosen.status, IS_PAUSED), chosen), None
+            return refuse(NOT_RUNNING.get(chosen.status, IS_PAUSED), chosen), None
         if intent is Intent.DELAY_ASK:
             ask(turn, "delay_options", subscription=chosen, notice_id=notice_id)
             return said("asked_delay", "delay_options", options=DELAY_OPTIONS), None
         if intent is Intent.SKIP:
             if actions.already_skipped(turn.session, chosen, notice_id):
                 return said("already_skipped", "already_skipped", subscription=chosen), None
-            order_at = self._noticed_order(turn, notice_id) or chosen.next_billing_at
+            order_at = noticed_order(turn, notice_id) or chosen.next_billing_at
             return Outcome(), self._start(turn, chosen, "skip", notice_id, argument_at=order_at)
         if intent is Intent.DELAY:
             assert parsed.delay is not None
-            new_date = _delayed(turn, chosen.next_billing_at, parsed.delay)
+            new_date = delayed(turn, chosen.next_billing_at, parsed.delay)
             if new_date is None:
-                return _delay_refused(turn), None
-            moved = actions.at_local_time(new_date, chosen.next_billing_at, _zone(turn))
+                return delay_refused(turn), None
+            moved = actions.at_local_time(new_date, chosen.next_billing_at, turn.zone)
             return Outcome(), self._start(turn, chosen, "delay", notice_id, argument_at=moved)
         if parsed.pause_for is None:
             ask(turn, "pause_options", subscription=chosen, notice_id=notice_id)
-            options = _options_text(turn.settings.pause_options)
+            options = options_text(turn.settings.pause_options)
             return said("asked_pause", "pause_options", options=options), None
-        resume = actions.shifted(_today(turn), parsed.pause_for)
-        if not 0 < (resume - _today(turn)).days <= turn.settings.max_pause_days:
-            return _pause_refused(turn), None
-        until = actions.at_local_time(resume, chosen.next_billing_at, _zone(turn))
+        resume = actions.shifted(turn.today, parsed.pause_for)
+        if not 0 < (resume - turn.today).days <= turn.settings.max_pause_days:
+            return pause_refused(turn), None
+        until = actions.at_local_time(resume, chosen.next_billing_at, turn.zone)
         return Outcome(), self._start(turn, chosen, "pause", notice_id, argument_at=until)
 
     def _cancel(self, turn: Turn, subscription: Subscription, notice_id: int | None) -> Decision:
@@ -334,18 +319,13 @@ class Conversation:
             return said("cancel_info", "cancel_info"), None
         return Outcome(), self._start(turn, subscription, "cancel", notice_id, reason_id=reason_id)
 
-    def _noticed_order(self, turn: Turn, notice_id: int | None) -> datetime | None:
-        """The billing moment the notice ``notice_id`` told the subscriber about."""
-        notice = turn.session.get(OutboundMessage, notice_id) if notice_id is not None else None
-        return notice.billing_at if notice is not None else None
-
     def _undo(self, turn: Turn) -> Decision:
         since = turn.now - timedelta(hours=turn.settings.undo_window_hours)
         last = actions.last_undoable(turn.session, turn.subscriber, since)
         subscription = turn.session.get(Subscription, last.subscription_id) if last else None
         if last is None or subscription is None:
             return said("nothing_to_undo", "nothing_to_undo"), None
-        moment = _undoing_at(turn, last, subscription)
+        moment = undoing_at(turn, last, subscription)
         if moment is None:
             return said("nothing_to_undo", "nothing_to_undo"), None
         action = REVERSE[last.action]
@@ -355,85 +335,15 @@ class Conversation:
 
     def _next(self, turn: Turn) -> Outcome:
         """NEXT: the notice's subscription, else each of the subscriber's; no action."""
-        notice = self._notice(turn)
+        notice = latest_notice(turn)
         about = turn.session.get(Subscription, notice.subscription_id) if notice else None
-        chosen = [about] if about is not None else self._subscriptions(turn)[:NEXT_LIMIT]
+        chosen = [about] if about is not None else subscriptions(turn)[:NEXT_LIMIT]
         if not chosen:
             return said("no_subscription", "no_subscription")
         outcome = Outcome("next")
         for subscription in chosen:
             outcome.reply("next_order", subscription=subscription)
         return outcome
-
-    # -- which subscription -------------------------------------------------
-
-    def _target(self, turn: Turn, parsed: Parsed) -> tuple[Subscription, int | None] | Outcome:
-        """The subscription of the most recent notice; else the only candidate; else ask."""
-        intent = parsed.intent
-        notice = self._notice(turn)
-        if notice is not None:
-            subscription = turn.session.get(Subscription, notice.subscription_id)
-            if subscription is not None and (
-                intent is not Intent.RESUME or subscription.status == "PAUSED"
-            ):
-                return subscription, notice.id
-        # A subscription whose payment failed is still running: it gets its own answer.
-        subscriptions = self._subscriptions(turn, ("ACTIVE", "PAUSED", "FAILED"))
-        if not subscriptions:
-            return said("no_subscription", "no_subscription")
-        wanted = {Intent.RESUME: ("PAUSED",), Intent.CANCEL_REQUEST: ("ACTIVE", "PAUSED")}
-        candidates = [s for s in subscriptions if s.status in wanted.get(intent, ("ACTIVE",))]
-        if not candidates:
-            first = subscriptions[0]
-            why = NOT_PAUSED if first.status == "ACTIVE" else NOT_RUNNING[first.status]
-            return _refuse(why, first)
-        if len(candidates) == 1:
-            return candidates[0], None
-        candidates = candidates[:9]
-        zone = _zone(turn)
-        options = ", ".join(
-            f"{n}) {s.products} on {format_date(s.next_billing_at, zone)}"
-            for n, s in enumerate(candidates, 1)
-        )
-        ask(
-            turn,
-            "which_subscription",
-            intent=intent.value,
-            subscription_ids=[s.id for s in candidates],
-            delay=actions.delay_to_json(parsed.delay),
-            pause_for=actions.delay_to_json(parsed.pause_for),
-        )
-        return said("asked_which", "which_subscription", options=options)
-
-    def _notice(self, turn: Turn) -> OutboundMessage | None:
-        """The latest notice sent to this subscriber whose order is still ahead."""
-        return turn.session.scalar(
-            select(OutboundMessage)
-            .where(
-                OutboundMessage.subscriber_id == turn.subscriber.id,
-                OutboundMessage.kind == NOTICE_KIND,
-                OutboundMessage.subscription_id.is_not(None),
-                OutboundMessage.sent_at >= turn.now - NOTICE_MEMORY,
-                OutboundMessage.billing_at > turn.now,
-            )
-            .order_by(OutboundMessage.sent_at.desc(), OutboundMessage.id.desc())
-            .limit(1)
-        )
-
-    def _subscriptions(
-        self, turn: Turn, statuses: tuple[str, ...] = ("ACTIVE", "PAUSED")
-    ) -> list[Subscription]:
-        """The subscriber's subscriptions in ``statuses`` (active and paused), soonest first."""
-        return list(
-            turn.session.scalars(
-                select(Subscription)
-                .where(
-                    Subscription.subscriber_id == turn.subscriber.id,
-                    Subscription.status.in_(statuses),
-                )
-                .order_by(Subscription.next_billing_at.asc().nulls_last(), Subscription.id)
-            )
-        )
 
     # -- state kept between texts -------------------------------------------
 
@@ -485,90 +395,3 @@ class Conversation:
         inbound.lease_owner = None
         inbound.lease_until = None
         return outcome.outcome
-
-
-def _refuse(reason: str, subscription: Subscription | None, *, person: bool = False) -> Outcome:
-    return Outcome("rejected", needs_person=person).reply(
-        "action_rejected", reason=reason, subscription=subscription
-    )
-
-
-def _delay_refused(turn: Turn) -> Outcome:
-    return said("delay_refused", "delay_refused", max_delay_days=turn.settings.max_delay_days)
-
-
-def _pause_refused(turn: Turn) -> Outcome:
-    return said("pause_refused", "pause_refused", max_pause_days=turn.settings.max_pause_days)
-
-
-def _chosen_delay(parsed: Parsed, choices: tuple[tuple[str, Delay], ...]) -> Delay | None:
-    """What an answer to "how long?" picks: a number, or a duration ("2 weeks")."""
-    if parsed.intent is Intent.CHOICE and parsed.choice is not None:
-        if 1 <= parsed.choice <= len(choices):
-            return choices[parsed.choice - 1][1]
-        return None
-    if parsed.intent is Intent.PAUSE and parsed.pause_for is not None:
-        return parsed.pause_for
-    if parsed.intent is Intent.DELAY or parsed.refused in OUT_OF_RANGE | {"duration_only"}:
-        return parsed.delay
-    return None
-
-
-def pause_choices(settings: Settings) -> tuple[tuple[str, Delay], ...]:
-    """The merchant's pause options that read as durations, as (label, duration)."""
-    today = date(2000, 1, 1)  # any day: an option is a span, not a date
-    found = []
-    for label in settings.pause_options:
-        reading = parse(f"pause for {label}", today=today)
-        if reading.pause_for is not None and reading.pause_for.until is None:
-            found.append((label, reading.pause_for))
-    return tuple(found)
-
-
-def _options_text(labels: tuple[str, ...]) -> str:
-    """ "1) 1 month 2) 2 months 3) 3 months" """
-    return " ".join(f"{n}) {label}" for n, label in enumerate(labels, 1))
-
-
-def _restart_at(subscription: Subscription, last: datetime | None, now: datetime) -> datetime:
-    """When a resumed subscription bills next: the first date after ``now`` on its own
-    cadence, counted from the order date ``last``."""
-    return actions.next_on_cadence(
-        last, subscription.interval_unit, subscription.interval_count, now
-    )
-
-
-def _undoing_at(turn: Turn, last: ActionLog, subscription: Subscription) -> datetime | None:
-    """The moment UNDO of ``last`` sends to Smartrr; None when there is nothing to restore."""
-    if last.action == "skip":
-        return last.argument_at or last.old_billing_at
-    if last.action == "delay":
-        return last.old_billing_at
-    if last.action == "pause":  # resume on the date the order had before the pause
-        return _restart_at(subscription, last.old_billing_at, turn.now)
-    # A resume: pause again until it was due to restart (else the merchant's first option).
-    if last.old_unpause_at is not None and last.old_unpause_at > turn.now:
-        return last.old_unpause_at
-    choices = pause_choices(turn.settings)
-    if not choices:
-        return None
-    until = actions.shifted(_today(turn), choices[0][1])
-    return actions.at_local_time(until, subscription.next_billing_at, _zone(turn))
-
-
-def _zone(turn: Turn) -> ZoneInfo:
-    return local_zone(turn.subscriber, turn.settings)
-
-
-def _today(turn: Turn) -> date:
-    return turn.now.astimezone(_zone(turn)).date()
-
-
-def _delayed(turn: Turn, billing_at: datetime, delay: Delay) -> date | None:
-    """The new billing date for a delay, or None when it breaks the merchant's limits."""
-    current = billing_at.astimezone(_zone(turn)).date()
-    target = actions.shifted(current, delay)
-    too_far = (target - current).days > turn.settings.max_delay_days
-    if target <= max(current, _today(turn)) or too_far:
-        return None
-    return target

@@ -8,8 +8,9 @@ numbers that flood us, and the one open question a subscriber may be answering.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -59,6 +60,16 @@ class Turn:
     now: datetime
     settings: Settings  # with the merchant's overrides
     cancel_by_text: bool
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone the subscriber's dates are in."""
+        return local_zone(self.subscriber, self.settings)
+
+    @property
+    def today(self) -> date:
+        """The subscriber's date at ``now``."""
+        return self.now.astimezone(self.zone).date()
 
 
 def reply_variables(
