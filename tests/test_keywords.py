@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.rules.keywords import ACTIONS, Delay, Intent, Parsed, normalize, parse
+from bot.rules.keywords import ACTIONS, Delay, Intent, Parsed, parse
+from bot.rules.reading import normalize
 
 TODAY = date(2026, 11, 23)
 CORPUS = Path(__file__).parent / "data" / "replies.tsv"
