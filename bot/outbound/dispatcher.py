@@ -26,22 +26,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.outbound.event_texts import (
-    BOT_INITIATED,
-    EVENT_KIND,
-    cap_until,
-    event_variables,
-    still_true,
+from bot.outbound.checks import (
+    ON_REQUEST,
+    Hold,
+    apply,
+    check,
+    close,
+    policy,
+    recheck,
+    related,
+    render,
 )
-from bot.outbound.messages import base_variables, local_zone, render_message, subscriber_locale
+from bot.outbound.receipts import opt_out
 from bot.outbound.sms import OPTED_OUT_CODES, SmsError, Transport
 from bot.rules.phones import mask
 from bot.rules.templates import TemplateError
-from bot.rules.waking_hours import is_allowed, next_allowed
 from bot.storage.claims import claim, release, renew
 from bot.storage.db import Database
-from bot.storage.models import OutboundMessage, SendGate, Shop, Subscriber, Subscription, utcnow
-from bot.storage.shop import SHOP_ID, effective_settings
+from bot.storage.models import OutboundMessage, SendGate, Subscriber, Subscription, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,35 +66,6 @@ GATE_ID = 1
 SETTLE = timedelta(milliseconds=50)
 #: More than this between now and the gate's next slot cannot come from queuing.
 MAX_GATE_LEAD = timedelta(minutes=1)
-FINAL = frozenset({"delivered", "undelivered", "failed", "expired", "cancelled"})
-#: Twilio's status progression; a receipt never moves a message backwards.
-RANK = {
-    "scheduled": 0,
-    "sending": 1,
-    "accepted": 2,
-    "queued": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-}
-#: What may still reach an opted-out number: the answers carriers require.
-OPTED_OUT_TEMPLATES = frozenset({"help", "opt_in_confirmed", "opt_out_confirmed"})
-#: Texts someone is waiting for (an answer, a merchant's own message): they go
-#: at any hour, to unreachable-marked numbers, and while bot texts are off.
-ON_REQUEST = frozenset({"reply", "manual"})
-#: Carrier errors meaning the number cannot take texts; this many in a row stop them.
-UNREACHABLE_CODES = frozenset({"30003", "30005", "30006"})
-UNREACHABLE_AFTER = 3
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Why a text must not go now: closed as ``status``, else left scheduled (until ``until``)."""
-
-    status: str | None = None
-    reason: str | None = None
-    until: datetime | None = None
 
 
 @dataclass
@@ -139,7 +112,7 @@ class Dispatcher:
         """Lease a batch of due rows; close or postpone those that must not go, render the rest."""
         now = self.clock()
         with self.database.begin() as session:
-            settings, sending_enabled = _policy(session, self.settings)
+            settings, sending_enabled = policy(session, self.settings)
             where: list[ColumnElement[bool]] = [
                 OutboundMessage.status == "scheduled",
                 OutboundMessage.due_at <= now,
@@ -159,24 +132,24 @@ class Dispatcher:
                 lease=LEASE,
                 now=now,
             )
-            subscribers, subscriptions = _related(session, rows)
+            subscribers, subscriptions = related(session, rows)
             sources: dict[str, str] = {}  # each template's wording, read once per claim
             ready = []
             for message in rows:
                 subscriber = subscribers.get(message.subscriber_id)
                 subscription = subscriptions.get(message.subscription_id)
-                hold = _check(message, subscriber, subscription, settings, now)
+                hold = check(message, subscriber, subscription, settings, now)
                 if hold is not None:
-                    _apply(message, hold, now)
+                    apply(message, hold, now)
                     continue
                 if not message.body:
                     try:
-                        message.body = _render(
+                        message.body = render(
                             session, message, subscriber, subscription, settings, now, sources
                         )
                     except TemplateError as exc:
                         # One text that cannot be written must not hold up the queue.
-                        _apply(message, Hold("failed", f"cannot render: {exc}"), now)
+                        apply(message, Hold("failed", f"cannot render: {exc}"), now)
                         continue
                 ready.append(message.id)
             return len(rows), ready
@@ -247,15 +220,15 @@ class Dispatcher:
                 .order_by(OutboundMessage.due_at, OutboundMessage.id)
                 .with_for_update(of=OutboundMessage)
             ).all()
-            settings, sending_enabled = _policy(session, self.settings)
+            settings, sending_enabled = policy(session, self.settings)
             going = []
             for message, subscriber, subscription in found:
                 if not sending_enabled and message.kind not in ON_REQUEST:
                     hold: Hold | None = Hold()
                 else:
-                    hold = _check(message, subscriber, subscription, settings, now)
+                    hold = check(message, subscriber, subscription, settings, now)
                 if hold is not None:
-                    _apply(message, hold, now)
+                    apply(message, hold, now)
                 else:
                     going.append((message, subscriber, subscription))
             begun = []
@@ -263,11 +236,11 @@ class Dispatcher:
                 going, self._reserve_slots(session, now, len(going)), strict=True
             ):
                 # What was true when the slot was taken must still be true when it comes.
-                hold = _check(message, subscriber, subscription, settings, slot) or _recheck(
+                hold = check(message, subscriber, subscription, settings, slot) or recheck(
                     session, message, settings, slot
                 )
                 if hold is not None:
-                    _apply(message, hold, now)
+                    apply(message, hold, now)
                     continue
                 message.status = "sending"
                 message.claimed_at = slot
@@ -371,7 +344,7 @@ class Dispatcher:
                     message.provider_sid = sid
                 log.info("interrupted send %s had gone out (%s)", message_id, sid)
             elif message.attempts >= MAX_ATTEMPTS:
-                _close(message, "failed", message.error_message or "gave up", now)
+                close(message, "failed", message.error_message or "gave up", now)
                 log.error(
                     "send of %s failed for good after %d attempts", message_id, message.attempts
                 )
@@ -413,187 +386,14 @@ def _record_failure(session: Session, message_id: int, exc: SmsError, now: datet
         log.warning("send of %s failed, will check and retry: %s", message_id, exc)
         return
     message.lease_owner = message.lease_until = None
-    _close(message, "failed", str(exc), now)
+    close(message, "failed", str(exc), now)
     if exc.code in OPTED_OUT_CODES and message.subscriber_id:
         subscriber = session.get(Subscriber, message.subscriber_id)
         if subscriber is not None:
-            _opt_out(subscriber, now)
+            opt_out(subscriber, now)
     log.error("send of %s failed for good: %s", message_id, exc)
 
 
 def retry_delay(attempts: int) -> timedelta:
     """Back off after a failed attempt: 10 s, 20 s, 40 s... capped at 5 minutes."""
     return timedelta(seconds=min(300, 5 * 2 ** max(1, attempts)))
-
-
-def _policy(session: Session, settings: Settings) -> tuple[Settings, bool]:
-    """The merchant's settings in force, and whether bot-initiated texts may go."""
-    shop = session.get(Shop, SHOP_ID)
-    return effective_settings(session, settings), shop is None or shop.sending_enabled
-
-
-def _check(
-    message: OutboundMessage,
-    subscriber: Subscriber | None,
-    subscription: Subscription | None,
-    settings: Settings,
-    at: datetime,
-) -> Hold | None:
-    """Send-time checks for a text leaving at ``at``: None when it may go."""
-    opted_out = subscriber is not None and subscriber.opted_out
-    if opted_out and message.template not in OPTED_OUT_TEMPLATES:
-        return Hold("cancelled", "subscriber opted out")
-    if message.kind in ON_REQUEST:
-        return None
-    if subscriber is None:
-        return Hold("cancelled", "subscriber no longer known")
-    if subscriber.unreachable_at is not None:
-        return Hold("cancelled", "number marked unreachable")
-    if message.expires_at is not None and at >= message.expires_at:
-        return Hold("expired", "not sent before the billing moment")
-    # A notice: the order it announces must still be coming on that date.
-    announced = message.billing_at
-    if announced is not None and (
-        subscription is None
-        or subscription.status != "ACTIVE"
-        or subscription.next_billing_at != announced
-    ):
-        return Hold("cancelled", "billing date changed")
-    locale = subscriber_locale(subscriber, settings)
-    if is_allowed(at, locale, settings.send_window):
-        return None
-    later = next_allowed(at, locale, settings.send_window)
-    if message.expires_at is not None and later >= message.expires_at:
-        return Hold("expired", "no waking hour left before billing")
-    return Hold(until=later)
-
-
-def _recheck(
-    session: Session, message: OutboundMessage, settings: Settings, at: datetime
-) -> Hold | None:
-    """The send-time checks that read other rows: an event text must still be true, and a
-    bot-initiated text must fit the subscriber's daily cap (the overflow waits)."""
-    if message.kind == EVENT_KIND:
-        reason = still_true(session, message)
-        if reason is not None:
-            return Hold("cancelled", reason)
-    if message.kind not in BOT_INITIATED or message.subscriber_id is None:
-        return None
-    # Rows begun earlier in this burst are flushed first, so they count too.
-    until = cap_until(session, message.subscriber_id, at, settings.bot_texts_per_day)
-    if until is None:
-        return None
-    if message.expires_at is not None and until >= message.expires_at:
-        return Hold("expired", "daily text limit reached until it was too late")
-    return Hold(until=until)
-
-
-def _related(
-    session: Session, rows: Sequence[OutboundMessage]
-) -> tuple[dict[int | None, Subscriber], dict[int | None, Subscription]]:
-    """The batch's subscribers and subscriptions by id, in two queries rather than two a row."""
-    subscriber_ids = {m.subscriber_id for m in rows if m.subscriber_id is not None}
-    subscription_ids = {m.subscription_id for m in rows if m.subscription_id is not None}
-    subscribers = session.scalars(select(Subscriber).where(Subscriber.id.in_(subscriber_ids)))
-    subscriptions = session.scalars(
-        select(Subscription).where(Subscription.id.in_(subscription_ids))
-    )
-    return {s.id: s for s in subscribers}, {s.id: s for s in subscriptions}
-
-
-def _apply(message: OutboundMessage, hold: Hold, now: datetime) -> None:
-    message.lease_owner = message.lease_until = None
-    if hold.status is not None:
-        _close(message, hold.status, hold.reason or hold.status, now)
-    elif hold.until is not None:
-        message.due_at = hold.until
-
-
-def _render(
-    session: Session,
-    message: OutboundMessage,
-    subscriber: Subscriber | None,
-    subscription: Subscription | None,
-    settings: Settings,
-    now: datetime,
-    sources: dict[str, str] | None = None,
-) -> str:
-    """The body of a bot-initiated text, rendered with the details as they are now."""
-    if message.kind == EVENT_KIND:
-        variables = event_variables(settings, subscriber, subscription, now)
-        return render_message(session, message.template, variables, sources)
-    variables = base_variables(settings, subscriber, subscription)
-    if message.billing_at is not None:
-        zone = local_zone(subscriber, settings)
-        days = (message.billing_at.astimezone(zone).date() - now.astimezone(zone).date()).days
-        variables["days_until"] = max(0, days)
-    return render_message(session, message.template, variables, sources)
-
-
-def _close(message: OutboundMessage, status: str, reason: str, now: datetime) -> None:
-    message.status = status
-    message.error_message = reason[:500]
-    message.status_at = now
-
-
-def _opt_out(subscriber: Subscriber, now: datetime) -> None:
-    if subscriber.opted_out_at is None:
-        subscriber.opted_out_at = now
-
-
-def _note_outcome(
-    subscriber: Subscriber, status: str, error_code: str | None, now: datetime
-) -> None:
-    """What a receipt says about the number: opted out, unreachable, or working."""
-    if error_code in OPTED_OUT_CODES:
-        _opt_out(subscriber, now)
-    if status == "delivered":
-        subscriber.failed_deliveries = 0
-        subscriber.unreachable_at = None
-    elif error_code in UNREACHABLE_CODES:
-        subscriber.failed_deliveries += 1
-        if subscriber.failed_deliveries >= UNREACHABLE_AFTER and subscriber.unreachable_at is None:
-            subscriber.unreachable_at = now
-
-
-def _receipt_target(
-    session: Session, provider_sid: str, message_id: int | None
-) -> OutboundMessage | None:
-    """The row a receipt is about: the one with its SID, else the one it names without a SID."""
-    message = session.scalar(
-        select(OutboundMessage)
-        .where(OutboundMessage.provider_sid == provider_sid)
-        .with_for_update()
-    )
-    if message is not None or message_id is None:
-        return message
-    message = session.get(OutboundMessage, message_id, with_for_update=True)
-    return message if message is not None and message.provider_sid is None else None
-
-
-def record_status(
-    session: Session,
-    *,
-    provider_sid: str,
-    message_id: int | None,
-    status: str,
-    error_code: str | None,
-) -> bool:
-    """Apply a delivery receipt; False when it changed nothing (repeat, stale or unknown)."""
-    if status not in RANK:
-        return False
-    message = _receipt_target(session, provider_sid[:64], message_id)
-    if message is None or message.status in FINAL or RANK[status] <= RANK.get(message.status, 0):
-        return False
-    now = utcnow()
-    message.provider_sid = provider_sid[:64]
-    message.status = status
-    message.status_at = now
-    message.sent_at = message.sent_at or now
-    if error_code:
-        message.error_code = error_code[:16]
-    if message.subscriber_id is not None:
-        subscriber = session.get(Subscriber, message.subscriber_id, with_for_update=True)
-        if subscriber is not None:
-            _note_outcome(subscriber, status, error_code, now)
-    return True
