@@ -17,7 +17,7 @@ from freezegun.api import FrozenDateTimeFactory
 from sqlalchemy import select
 from twilio_fake import ACCOUNT_SID, FROM_NUMBER, TwilioFake
 
-from bot.outbound.dispatcher import LEASE, MAX_ATTEMPTS, Dispatcher
+from bot.outbound.dispatcher import SENDING, Dispatcher
 from bot.outbound.sms import SendResult, Transport, TwilioTransport
 from bot.storage.db import get_db
 from bot.storage.models import (
@@ -356,14 +356,14 @@ def test_a_text_that_keeps_failing_is_given_up_after_the_last_attempt(
     app: Flask, clock: FrozenDateTimeFactory, twilio: TwilioFake
 ) -> None:
     reply = queue_reply(app, MARCUS, "Done.")
-    twilio.fail_next(MAX_ATTEMPTS, 500, 20500)
+    twilio.fail_next(SENDING.max_attempts, 500, 20500)
     worker = dispatcher(app, "w1")
-    for _ in range(MAX_ATTEMPTS + 1):
+    for _ in range(SENDING.max_attempts + 1):
         worker.run_once(kinds=("reply",))
         clock.tick(timedelta(minutes=6))
 
     row = message(app, reply)
-    assert (row.status, row.attempts, row.error_code) == ("failed", MAX_ATTEMPTS, "20500")
+    assert (row.status, row.attempts, row.error_code) == ("failed", SENDING.max_attempts, "20500")
     assert twilio.state.bodies_to(MARCUS) == []
 
 
@@ -397,7 +397,7 @@ def test_a_worker_that_died_after_the_provider_call_is_never_sent_twice(
     assert survivor.run_once() == 0  # w1's leases still hold: Marcus waits too
     assert len(twilio.messages) == 1
 
-    clock.tick(LEASE + timedelta(seconds=1))
+    clock.tick(SENDING.lease + timedelta(seconds=1))
     assert survivor.run_once() == 1  # Marcus's; Maya's is found in Twilio's log
 
     assert twilio.state.bodies_to(MAYA) == [notice.body]
@@ -416,7 +416,7 @@ def test_a_worker_that_died_before_the_provider_call_is_sent_once(
     assert notice_of(app, MAYA).status == "sending"
     assert twilio.messages == []
 
-    clock.tick(LEASE + timedelta(seconds=1))
+    clock.tick(SENDING.lease + timedelta(seconds=1))
     assert dispatcher(app, "w2").run_once() == 2
 
     [text] = twilio.state.bodies_to(MAYA)
@@ -436,7 +436,7 @@ def test_a_receipt_settles_a_send_whose_worker_died(
     [sent] = twilio.messages
 
     receipt(phone, sent["sid"], "delivered", notice.id)
-    clock.tick(LEASE + timedelta(seconds=1))
+    clock.tick(SENDING.lease + timedelta(seconds=1))
     dispatcher(app, "w2").run_once()
 
     settled = notice_of(app, MAYA)

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 from twilio_fake import TwilioFake
 
-from bot.outbound.dispatcher import LEASE
+from bot.outbound.dispatcher import SENDING
 from bot.smartrr.sandbox import SandboxServer
 from bot.storage.db import get_db
 from bot.storage.models import InboundMessage, OutboundMessage
@@ -166,7 +166,7 @@ def test_dropped_database_connections_mid_dispatch_lose_and_double_nothing(
                 failed_runs += 1
         stop.set()
         cutter.join()
-        clock.tick(LEASE + timedelta(minutes=1))  # interrupted sends are settled
+        clock.tick(SENDING.lease + timedelta(minutes=1))  # interrupted sends are settled
         for _ in range(20):
             worker.dispatch()
     killer.dispose()
@@ -218,7 +218,7 @@ def test_a_postgresql_restart_mid_dispatch_loses_and_doubles_nothing(
             if not restarter.is_alive():
                 break
         restarter.join()
-        clock.tick(LEASE + timedelta(minutes=1))  # interrupted sends are settled
+        clock.tick(SENDING.lease + timedelta(minutes=1))  # interrupted sends are settled
         for _ in range(20):
             worker.dispatch()
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -37,35 +36,28 @@ from bot.outbound.checks import (
     related,
     render,
 )
+from bot.outbound.gate import MAX_LATENESS, reserve_slots
 from bot.outbound.receipts import opt_out
 from bot.outbound.sms import OPTED_OUT_CODES, SmsError, Transport
 from bot.rules.phones import mask
 from bot.rules.templates import TemplateError
-from bot.storage.claims import claim, release, renew
+from bot.storage.claims import RetryPolicy, claim, release, renew
 from bot.storage.db import Database
-from bot.storage.models import OutboundMessage, SendGate, Subscriber, Subscription, utcnow
+from bot.storage.models import OutboundMessage, Subscriber, Subscription, utcnow
 
 log = logging.getLogger(__name__)
 
-#: How long a claim or a send holds its row. A live worker renews it; a dead
-#: one's runs out, and then its rows are claimed (or settled) by others.
-LEASE = timedelta(seconds=30)
-MAX_ATTEMPTS = 6
+#: A claim or a send holds its row for the lease: a live worker renews it; a dead one's
+#: runs out, and then its rows are claimed (or settled) by others. A send that failed
+#: in a way that may be retried waits 10 s, 20 s, 40 s... (at most 5 minutes) each time.
+SENDING = RetryPolicy(
+    lease=timedelta(seconds=30),
+    max_attempts=6,
+    first_delay=timedelta(seconds=10),
+    max_delay=timedelta(minutes=5),
+)
 #: How far before a send the provider's log is searched: room for clock skew.
 LOOKBACK = timedelta(minutes=5)
-#: The gate spaces sends for 97% of the configured rate. The 3% absorbs the
-#: jitter between a slot and the moment the provider sees the request, so no
-#: one-second window at the provider holds more than the rate.
-RATE_HEADROOM = 0.97
-#: A send later than this after its slot could land in the same second as other
-#: workers' on-time sends and break the rate: it takes the next free slot instead.
-MAX_LATENESS = timedelta(seconds=1 - RATE_HEADROOM)
-GATE_ID = 1
-#: An idle gate's first slot lies this far ahead: the time to re-check the burst's
-#: rows and commit them, so its first text is not late for its slot already.
-SETTLE = timedelta(milliseconds=50)
-#: More than this between now and the gate's next slot cannot come from queuing.
-MAX_GATE_LEAD = timedelta(minutes=1)
 
 
 @dataclass
@@ -129,7 +121,7 @@ class Dispatcher:
                 (OutboundMessage.due_at, OutboundMessage.id),
                 limit=self.batch,
                 owner=self.owner,
-                lease=LEASE,
+                lease=SENDING.lease,
                 now=now,
             )
             subscribers, subscriptions = related(session, rows)
@@ -163,10 +155,17 @@ class Dispatcher:
                 with self.database.begin() as session:
                     release(session, OutboundMessage, ids[start:], owner=self.owner)
                 break
-            if now - renewed_at > LEASE / 2:
+            if now - renewed_at > SENDING.lease / 2:
                 with self.database.begin() as session:
                     rest = ids[start:]
-                    renew(session, OutboundMessage, rest, owner=self.owner, lease=LEASE, now=now)
+                    renew(
+                        session,
+                        OutboundMessage,
+                        rest,
+                        owner=self.owner,
+                        lease=SENDING.lease,
+                        now=now,
+                    )
                 renewed_at = now
             sent += self._send_burst(ids[start : start + self.burst])
         return sent
@@ -176,7 +175,7 @@ class Dispatcher:
         outcomes: list[tuple[int, str | SmsError | None]] = []
         try:
             for message_id, to, body, slot in self._begin_sends(ids):
-                if self.clock() >= slot + LEASE / 2:
+                if self.clock() >= slot + SENDING.lease / 2:
                     # Slow calls ate into this row's lease: handing it over now
                     # could race the resolver, so it goes back to the queue.
                     outcomes.append((message_id, None))
@@ -233,7 +232,9 @@ class Dispatcher:
                     going.append((message, subscriber, subscription))
             begun = []
             for (message, subscriber, subscription), slot in zip(
-                going, self._reserve_slots(session, now, len(going)), strict=True
+                going,
+                reserve_slots(session, now, len(going), self.settings.sms_rate_per_second),
+                strict=True,
             ):
                 # What was true when the slot was taken must still be true when it comes.
                 hold = check(message, subscriber, subscription, settings, slot) or recheck(
@@ -246,34 +247,14 @@ class Dispatcher:
                 message.claimed_at = slot
                 message.status_at = now
                 message.attempts += 1
-                message.lease_until = slot + LEASE
+                message.lease_until = slot + SENDING.lease
                 begun.append((message.id, message.to_number, message.body, slot))
             return begun
 
     def _next_free_slot(self) -> datetime:
         """One fresh slot of the shared gate, for a row whose own slot has passed."""
         with self.database.begin() as session:
-            return self._reserve_slots(session, self.clock(), 1)[0]
-
-    def _reserve_slots(self, session: Session, now: datetime, count: int) -> list[datetime]:
-        """Take the next ``count`` slots of the shared gate: the configured rate, fleet-wide."""
-        if not count:
-            return []
-        interval = timedelta(seconds=1 / (self.settings.sms_rate_per_second * RATE_HEADROOM))
-        gate = session.get(SendGate, GATE_ID, with_for_update=True)
-        if gate is None:
-            insert = postgresql.insert if self.database.is_postgres else sqlite.insert
-            session.execute(
-                insert(SendGate).values(id=GATE_ID, next_at=now).on_conflict_do_nothing()
-            )
-            gate = session.get(SendGate, GATE_ID, with_for_update=True, populate_existing=True)
-            assert gate is not None
-        # A gate far ahead of this clock means a clock was set back (or hosts
-        # disagree): waiting for it would stall every worker, so start afresh.
-        ahead = gate.next_at - now
-        first = max(gate.next_at, now + SETTLE) if ahead < MAX_GATE_LEAD else now + SETTLE
-        gate.next_at = first + count * interval
-        return [first + n * interval for n in range(count)]
+            return reserve_slots(session, self.clock(), 1, self.settings.sms_rate_per_second)[0]
 
     def _callback(self, message_id: int) -> str | None:
         base = self.settings.public_base_url
@@ -312,7 +293,7 @@ class Dispatcher:
                 (OutboundMessage.id,),
                 limit=self.batch,
                 owner=self.owner,
-                lease=LEASE,
+                lease=SENDING.lease,
                 now=now,
             )
             work = [(m.id, m.to_number, m.body, m.claimed_at or now) for m in stuck]
@@ -343,7 +324,7 @@ class Dispatcher:
                 else:
                     message.provider_sid = sid
                 log.info("interrupted send %s had gone out (%s)", message_id, sid)
-            elif message.attempts >= MAX_ATTEMPTS:
+            elif message.attempts >= SENDING.max_attempts:
                 close(message, "failed", message.error_message or "gave up", now)
                 log.error(
                     "send of %s failed for good after %d attempts", message_id, message.attempts
@@ -382,7 +363,7 @@ def _record_failure(session: Session, message_id: int, exc: SmsError, now: datet
         # A timeout or a 5xx does not prove the text did not go: it stays
         # 'sending' and resolve_interrupted asks the provider once the backoff
         # has passed (a 429 takes the same way, for simplicity).
-        message.lease_until = now + retry_delay(message.attempts)
+        message.lease_until = now + SENDING.delay(message.attempts)
         log.warning("send of %s failed, will check and retry: %s", message_id, exc)
         return
     message.lease_owner = message.lease_until = None
@@ -392,8 +373,3 @@ def _record_failure(session: Session, message_id: int, exc: SmsError, now: datet
         if subscriber is not None:
             opt_out(subscriber, now)
     log.error("send of %s failed for good: %s", message_id, exc)
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Back off after a failed attempt: 10 s, 20 s, 40 s... capped at 5 minutes."""
-    return timedelta(seconds=min(300, 5 * 2 ** max(1, attempts)))
