@@ -135,8 +135,8 @@ def test_without_a_notice_the_bot_asks_which_subscription_and_takes_the_number(b
     bot.worker.sync()
 
     [question] = bot.text(MAYA, "skip please")
-    assert "Which subscription? Reply 1) House Blend Coffee x2 on Nov 25, " in question
-    assert "2) Earl Grey Tea on Nov 28" in question
+    assert "Which subscription? Reply 1) House Blend Coffee x2 (Nov 25), " in question
+    assert "2) Earl Grey Tea (Nov 28)" in question
     assert bot.puts() == []
 
     [reply] = bot.text(MAYA, "2")

@@ -311,7 +311,10 @@ ALL_MERCHANT_VARIABLES = (
     "account_page_link",
     "days_until",
 )
-#: How to make the bot send each reply template: (settings, [(number, text), ...]).
+#: How to make the bot send each reply template: (settings, [(number, text), ...]). Beside
+#: the shop's settings: "noticed" sends Marcus's notice first, "status" then gives his
+#: subscription that status in Smartrr, "smartrr_fails" makes Smartrr answer the last
+#: text's call with that status.
 SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     "skip_confirmed": ({}, [(MARCUS, "skip")]),
     "already_skipped": ({}, [(MARCUS, "skip"), (MARCUS, "skip")]),
@@ -337,7 +340,12 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
         {"allow_cancel": True},
         [(MARCUS, "cancel my subscription"), (MARCUS, "yes")],
     ),
-    "action_rejected": ({}, [(DANA, "skip")]),
+    "not_paused": ({}, [(MARCUS, "resume")]),
+    "already_paused": ({}, [(DANA, "skip")]),
+    "too_late": ({"smartrr_fails": 422}, [(MARCUS, "skip")]),
+    "subscription_gone": ({"smartrr_fails": 404}, [(MARCUS, "skip")]),
+    "subscription_ended": ({"noticed": True, "status": "CANCELLED"}, [(MARCUS, "skip")]),
+    "payment_on_hold": ({"status": "FAILED"}, [(MARCUS, "skip")]),
     "rate_limited": ({}, [(MARCUS, "hi")] * 11),
 }
 
@@ -354,11 +362,20 @@ def test_each_reply_is_given_every_variable_its_template_may_use(bot: Bot, name:
     settings, texts = SCENARIOS[name]
     if settings.get("allow_cancel"):
         allow_cancel(bot)
+    if settings.get("noticed"):
+        bot.later(timedelta(hours=1))  # 11:00 in Chicago
+        bot.notices()
+    if "status" in settings:
+        bot.sandbox.store.add(bot.state(MARCUS) | {"purchaseStateStatus": settings["status"]})
+        bot.later(timedelta(minutes=1))  # a later sync: it reads again what it no longer lists
+        bot.worker.sync()
     allowed = COMMON_VARIABLES + CATALOG[name].variables
     wording(bot, name, "|".join(f"{{{{ {v} }}}}" for v in allowed))
     for number, text in texts[:-1]:
         bot.phone.text(number, text)
     number, text = texts[-1]
+    if "smartrr_fails" in settings:
+        bot.sandbox.store.fail_next(1, status=settings["smartrr_fails"])
 
     replies = bot.text(number, text)
 

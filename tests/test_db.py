@@ -7,18 +7,23 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
+from flask_migrate import upgrade
 from freezegun import freeze_time
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from bot import create_app
+from bot.outbound.messages import template_source
+from bot.rules.templates import default_source
 from bot.storage import db
 from bot.storage.db import Database, get_db, insert_new, upsert
-from bot.storage.models import Base, InboundMessage, Subscriber
+from bot.storage.models import Base, InboundMessage, Subscriber, TemplateVersion
 from bot.storage.shop import ensure_shop
 
 CUSTOMER_KEYS = ("shop_id", "smartrr_customer_id")
@@ -155,3 +160,31 @@ def test_the_migrations_build_the_schema_the_models_describe(app: Flask) -> None
     with database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), database.metadata)
     assert differences == []
+
+
+def test_a_merchants_wording_of_the_old_refusal_reply_carries_over_to_each_reason(
+    config: dict[str, Any],
+) -> None:
+    # "Action rejected" held a {{ reason }} sentence written in code; each reason is now a
+    # template of its own, and starts from the merchant's wording.
+    app = create_app(config)
+    with app.app_context():
+        upgrade(revision="c41e7d2b9a60")
+        with get_db(app).begin() as session:
+            session.add(
+                TemplateVersion(
+                    name="action_rejected",
+                    source="{{ shop_name }}: Sorry! {{reason}} Call us at 555-0100.",
+                    author="merchant@example.com",
+                )
+            )
+        upgrade()
+        with get_db(app).read() as session:
+            too_late = template_source(session, "too_late")
+            untouched = template_source(session, "rate_limited")
+    get_db(app).dispose()
+
+    assert too_late == (
+        "{{ shop_name }}: Sorry! This order can no longer be changed by text. Call us at 555-0100."
+    )
+    assert untouched == default_source("rate_limited")

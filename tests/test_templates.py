@@ -100,7 +100,7 @@ def test_next_order_says_when_the_subscription_is_paused() -> None:
 
 def test_which_subscription_preview_uses_subscription_options() -> None:
     text = render(default_source("which_subscription"), sample_variables("which_subscription"))
-    assert "1) Dark Roast Coffee on Dec 5" in text
+    assert "1) Dark Roast Coffee (Dec 5)" in text
 
 
 # --- render -----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from bot.config import Settings
@@ -11,13 +12,8 @@ from bot.conversation.turn import Turn
 from bot.rules.keywords import MAX_PAUSE_DAYS, Delay, Intent, Parsed, parse
 from bot.storage.models import ActionLog, Subscription
 
-#: What bare DELAY offers, in order: "Reply 1 for 1 week, 2 for 2 weeks, 3 for 1 month".
-DELAY_CHOICES: tuple[tuple[str, Delay], ...] = (
-    ("1 week", Delay(days=7)),
-    ("2 weeks", Delay(days=14)),
-    ("1 month", Delay(months=1)),
-)
-DELAY_OPTIONS = ", ".join(f"{n} for {label}" for n, (label, _) in enumerate(DELAY_CHOICES, 1))
+#: What the numbers of the delay_options reply mean: 1 week, 2 weeks, 1 month.
+DELAY_CHOICES: tuple[Delay, ...] = (Delay(days=7), Delay(days=14), Delay(months=1))
 #: What a pause option longer than the parser lets any pause be reads as.
 TOO_LONG_PAUSE = Delay(days=MAX_PAUSE_DAYS + 1)
 #: Any day: a pause option is a span, not a date.
@@ -46,11 +42,12 @@ def pause_choices(settings: Settings) -> tuple[tuple[str, Delay], ...]:
     return tuple(found)
 
 
-def chosen_delay(parsed: Parsed, choices: tuple[tuple[str, Delay], ...]) -> Delay | None:
-    """What an answer to "how long?" picks: a number, or a duration ("2 weeks")."""
+def chosen_delay(parsed: Parsed, choices: Sequence[Delay]) -> Delay | None:
+    """What an answer to "how long?" picks: the number of one of ``choices``, or a
+    duration ("2 weeks")."""
     if parsed.intent is Intent.CHOICE and parsed.choice is not None:
         if 1 <= parsed.choice <= len(choices):
-            return choices[parsed.choice - 1][1]
+            return choices[parsed.choice - 1]
         return None
     if parsed.intent is Intent.PAUSE and parsed.pause_for is not None:
         return parsed.pause_for
@@ -59,9 +56,9 @@ def chosen_delay(parsed: Parsed, choices: tuple[tuple[str, Delay], ...]) -> Dela
     return None
 
 
-def options_text(labels: tuple[str, ...]) -> str:
-    """ "1) 1 month 2) 2 months 3) 3 months" """
-    return " ".join(f"{n}) {label}" for n, label in enumerate(labels, 1))
+def numbered(labels: Iterable[str], separator: str = " ") -> str:
+    """ "1) 1 month 2) 2 months 3) 3 months": choices a subscriber picks by number."""
+    return separator.join(f"{n}) {label}" for n, label in enumerate(labels, 1))
 
 
 def restart_at(subscription: Subscription, last: datetime | None, now: datetime) -> datetime:

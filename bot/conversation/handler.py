@@ -21,10 +21,9 @@ from bot.conversation import actions
 from bot.conversation.actions import CONFIRMATION, REVERSE, Call
 from bot.conversation.choices import (
     DELAY_CHOICES,
-    DELAY_OPTIONS,
     chosen_delay,
     delayed,
-    options_text,
+    numbered,
     pause_choices,
     restart_at,
     undoing_at,
@@ -161,14 +160,14 @@ class Conversation:
             outcome = Outcome("failed", needs_person=True).reply("action_failed")
             return self._finish(session, inbound, outcome)
 
-    def _rejected(self, inbound_id: int, call: Call, reason: str, exc: Exception) -> str:
+    def _rejected(self, inbound_id: int, call: Call, why: str, exc: Exception) -> str:
         with self.database.begin() as session:
             inbound = session.get(InboundMessage, inbound_id)
             assert inbound is not None
             entry = actions.close(session, call.log_id, "rejected", str(exc))
             inbound.error = str(exc)[:500]
             subscription = session.get(Subscription, entry.subscription_id)
-            return self._finish(session, inbound, refuse(reason, subscription, person=True))
+            return self._finish(session, inbound, refuse(why, subscription, person=True))
 
     # -- deciding ----------------------------------------------------------
 
@@ -225,7 +224,7 @@ class Conversation:
                 asked = Parsed(Intent.DELAY, 1.0, delay=delay)
                 return self._act(turn, asked, subscription, notice_id)
         if question.kind == "pause_options" and subscription is not None:
-            pause_for = chosen_delay(parsed, pause_choices(turn.settings))
+            pause_for = chosen_delay(parsed, [span for _, span in pause_choices(turn.settings)])
             if pause_for is not None:
                 asked = Parsed(Intent.PAUSE, 1.0, pause_for=pause_for)
                 return self._act(turn, asked, subscription, notice_id)
@@ -288,7 +287,7 @@ class Conversation:
             return refuse(NOT_RUNNING.get(chosen.status, IS_PAUSED), chosen), None
         if intent is Intent.DELAY_ASK:
             ask(turn, "delay_options", subscription=chosen, notice_id=notice_id)
-            return said("asked_delay", "delay_options", options=DELAY_OPTIONS), None
+            return said("asked_delay", "delay_options"), None
         if intent is Intent.SKIP:
             if actions.already_skipped(turn.session, chosen, notice_id):
                 return said("already_skipped", "already_skipped", subscription=chosen), None
@@ -303,7 +302,7 @@ class Conversation:
             return Outcome(), self._start(turn, chosen, "delay", notice_id, argument_at=moved)
         if parsed.pause_for is None:
             ask(turn, "pause_options", subscription=chosen, notice_id=notice_id)
-            options = options_text(turn.settings.pause_options)
+            options = numbered(label for label, _ in pause_choices(turn.settings))
             return said("asked_pause", "pause_options", options=options), None
         resume = actions.shifted(turn.today, parsed.pause_for)
         if not 0 < (resume - turn.today).days <= turn.settings.max_pause_days:

@@ -7,25 +7,24 @@ from bot.storage.models import Subscription
 
 #: Parser refusals that mean "a delay, but not one we may make".
 OUT_OF_RANGE = frozenset({"over_max", "negative", "past_date"})
-NOT_PAUSED = "Your subscription is not paused."
-IS_PAUSED = "Your subscription is paused. Reply RESUME to restart it."
-TOO_LATE = "This order can no longer be changed by text."
-GONE = "We could not find this subscription any more."
+# The replies (template names) that say why a change cannot be made.
+NOT_PAUSED = "not_paused"
+IS_PAUSED = "already_paused"
+TOO_LATE = "too_late"
+GONE = "subscription_gone"
 #: Why a subscription that is not running cannot be changed, by its Smartrr status.
 NOT_RUNNING = {
     "PAUSED": IS_PAUSED,
-    "CANCELLED": "This subscription has ended.",
-    "EXPIRED": "This subscription has ended.",
-    "FAILED": "This subscription is on hold after a payment did not go through. "
-    "Please update your payment details on your account page.",
+    "CANCELLED": "subscription_ended",
+    "EXPIRED": "subscription_ended",
+    "FAILED": "payment_on_hold",
 }
 
 
-def refuse(reason: str, subscription: Subscription | None, *, person: bool = False) -> Outcome:
-    """Say ``reason`` about ``subscription``; ``person`` also hands the text to a person."""
-    return Outcome("rejected", needs_person=person).reply(
-        "action_rejected", reason=reason, subscription=subscription
-    )
+def refuse(why: str, subscription: Subscription | None, *, person: bool = False) -> Outcome:
+    """Answer with the reply ``why`` about ``subscription``; ``person`` also hands the text
+    to a person."""
+    return Outcome("rejected", needs_person=person).reply(why, subscription=subscription)
 
 
 def delay_refused(turn: Turn) -> Outcome:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot.conversation import actions
+from bot.conversation.choices import numbered
 from bot.conversation.refusals import NOT_PAUSED, NOT_RUNNING, refuse
 from bot.conversation.turn import Outcome, Turn, ask, said
 from bot.outbound.messages import format_date
@@ -53,9 +54,8 @@ def target(turn: Turn, parsed: Parsed) -> tuple[Subscription, int | None] | Outc
         return candidates[0], None
     candidates = candidates[:9]
     zone = turn.zone
-    options = ", ".join(
-        f"{n}) {s.products} on {format_date(s.next_billing_at, zone)}"
-        for n, s in enumerate(candidates, 1)
+    options = numbered(
+        (f"{s.products} ({format_date(s.next_billing_at, zone)})" for s in candidates), ", "
     )
     ask(
         turn,

@@ -46,8 +46,9 @@ _SPECS = (
     TemplateSpec(
         "delay_options",
         "Delay options",
-        "The subscriber replied DELAY without saying for how long.",
-        ("options",),
+        "The subscriber replied DELAY without saying for how long. A reply of 1, 2 or 3 "
+        "delays the order by 1 week, 2 weeks or 1 month; any other length may be named.",
+        (),
     ),
     TemplateSpec(
         "delay_confirmed",
@@ -166,10 +167,41 @@ _SPECS = (
         (),
     ),
     TemplateSpec(
-        "action_rejected",
-        "Action rejected",
-        "Smartrr refused the change; reason is a short sentence explaining why.",
-        ("reason",),
+        "not_paused",
+        "Not paused",
+        "The subscriber asked to resume a subscription that is not paused.",
+        SUBSCRIPTION_VARIABLES,
+    ),
+    TemplateSpec(
+        "already_paused",
+        "Already paused",
+        "The subscriber asked to change an order of a paused subscription.",
+        SUBSCRIPTION_VARIABLES,
+    ),
+    TemplateSpec(
+        "too_late",
+        "Too late to change",
+        "Smartrr refused the change (say, the order is already being prepared); the team "
+        "sees the text in the Inbox.",
+        SUBSCRIPTION_VARIABLES,
+    ),
+    TemplateSpec(
+        "subscription_gone",
+        "Subscription not found",
+        "Smartrr no longer has the subscription; the team sees the text in the Inbox.",
+        SUBSCRIPTION_VARIABLES,
+    ),
+    TemplateSpec(
+        "subscription_ended",
+        "Subscription ended",
+        "The subscriber asked to change a cancelled or expired subscription.",
+        SUBSCRIPTION_VARIABLES,
+    ),
+    TemplateSpec(
+        "payment_on_hold",
+        "Payment on hold",
+        "The subscriber asked to change a subscription on hold after a failed payment.",
+        SUBSCRIPTION_VARIABLES,
     ),
     TemplateSpec(
         "rate_limited",
@@ -259,17 +291,15 @@ SAMPLE_VARIABLES: dict[str, str] = {
     "next_order_date": "Dec 5",
     "days_until": "3",
     "new_delivery_date": "Dec 19",
-    "options": "1 for 1 week, 2 for 2 weeks, 3 for 1 month",
+    "options": "1) 1 month 2) 2 months 3) 3 months",
     "max_delay_days": "60",
     "max_pause_days": "92",
     "resume_date": "Jan 9",
     "status": "ACTIVE",
-    "reason": "This order is already being prepared for shipping.",
 }
 # `options` means different lists in different templates; previews should read naturally.
 _SAMPLE_OVERRIDES: dict[str, dict[str, str]] = {
-    "which_subscription": {"options": "1) Dark Roast Coffee on Dec 5, 2) Green Tea on Dec 9"},
-    "pause_options": {"options": "1) 1 month 2) 2 months 3) 3 months"},
+    "which_subscription": {"options": "1) Dark Roast Coffee (Dec 5), 2) Green Tea (Dec 9)"},
 }
 
 
