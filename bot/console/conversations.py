@@ -12,14 +12,22 @@ from sqlalchemy.orm import Session
 from bot.console.common import display_name, word_filters
 from bot.rules.phones import mask
 from bot.storage.db import get_db
-from bot.storage.models import ActionLog, InboundMessage, OutboundMessage, Subscriber, Subscription
+from bot.storage.models import (
+    ActionLog,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    SendStatus,
+    Subscriber,
+    Subscription,
+)
 
 bp = Blueprint("conversations", __name__, url_prefix="/conversations")
 
 LIST_SIZE = 200
 THREAD_SIZE = 300
 #: Outbound rows that never reached a phone are shown, but do not make a thread "active".
-NOT_SENT = ("scheduled", "cancelled", "expired")
+NOT_SENT = (SendStatus.SCHEDULED, SendStatus.CANCELLED, SendStatus.EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,8 @@ def summaries(session: Session, query: str) -> list[Summary]:
                 func.max(InboundMessage.received_at),
                 func.count(InboundMessage.id),
                 func.count(InboundMessage.id).filter(
-                    InboundMessage.status == "handoff", InboundMessage.handled_at.is_(None)
+                    InboundMessage.status == InboundStatus.HANDOFF,
+                    InboundMessage.handled_at.is_(None),
                 ),
             )
             .where(InboundMessage.subscriber_id.is_not(None))
@@ -130,7 +139,7 @@ def thread(session: Session, subscriber: Subscriber) -> list[Entry]:
             status=row.status,
             detail=" → ".join(filter(None, (row.intent, row.outcome))),
             error=row.error,
-            needs_person=row.status == "handoff" and row.handled_at is None,
+            needs_person=row.status == InboundStatus.HANDOFF and row.handled_at is None,
             actions=actions.get(row.id, []),
         )
         for row in inbound

@@ -17,7 +17,14 @@ from bot.outbound.sms import get_transport
 from bot.rules.phones import mask
 from bot.rules.templates import MAX_LENGTH
 from bot.storage.db import get_db
-from bot.storage.models import InboundMessage, OutboundMessage, Subscriber, utcnow
+from bot.storage.models import (
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    SendStatus,
+    Subscriber,
+    utcnow,
+)
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
@@ -41,7 +48,7 @@ def open_items(session: Session) -> list[Item]:
     rows = session.execute(
         select(InboundMessage, Subscriber)
         .outerjoin(Subscriber, InboundMessage.subscriber_id == Subscriber.id)
-        .where(InboundMessage.status == "handoff", InboundMessage.handled_at.is_(None))
+        .where(InboundMessage.status == InboundStatus.HANDOFF, InboundMessage.handled_at.is_(None))
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
         .limit(PAGE_SIZE)
     )
@@ -71,7 +78,7 @@ def queue_reply(session: Session, inbound: InboundMessage, body: str) -> int:
         in_reply_to_id=inbound.id,
         to_number=inbound.from_number,
         body=body,
-        status="scheduled",
+        status=SendStatus.SCHEDULED,
         due_at=utcnow(),
     )
     session.add(message)
@@ -81,7 +88,7 @@ def queue_reply(session: Session, inbound: InboundMessage, body: str) -> int:
 
 def _open_or_404(session: Session, inbound_id: int) -> InboundMessage:
     inbound = session.get(InboundMessage, inbound_id)
-    if inbound is None or inbound.status != "handoff":
+    if inbound is None or inbound.status != InboundStatus.HANDOFF:
         abort(404, "No such inbox item.")
     return inbound
 
@@ -123,9 +130,9 @@ def reply(inbound_id: int) -> Response:
     with database.begin() as db:
         message = db.get(OutboundMessage, message_id)
         status, reason = (message.status, message.error_message) if message else ("gone", None)
-    if status in ("sent", "delivered"):
+    if status in (SendStatus.SENT, SendStatus.DELIVERED):
         flash("Reply sent.")
-    elif status == "scheduled":
+    elif status == SendStatus.SCHEDULED:
         flash("Reply queued: the provider did not take it yet; the worker will retry.", "error")
     else:
         flash(f"Reply not sent ({status}: {reason or 'no reason given'}).", "error")

@@ -14,7 +14,15 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from bot.console.chart import line_chart
 from bot.console.common import shop_zone
 from bot.storage.db import get_db
-from bot.storage.models import ActionLog, InboundMessage, OutboundMessage, utcnow
+from bot.storage.models import (
+    ActionLog,
+    ActionResult,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    SendStatus,
+    utcnow,
+)
 
 bp = Blueprint("overview", __name__)
 
@@ -37,17 +45,29 @@ METRICS: tuple[Metric, ...] = (
         (OutboundMessage.kind == "notice", OutboundMessage.sent_at.is_not(None)),
     ),
     Metric("Replies", InboundMessage.received_at, ()),
-    Metric("Skips", ActionLog.created_at, (ActionLog.action == "skip", ActionLog.result == "ok")),
-    Metric("Delays", ActionLog.created_at, (ActionLog.action == "delay", ActionLog.result == "ok")),
-    Metric("Pauses", ActionLog.created_at, (ActionLog.action == "pause", ActionLog.result == "ok")),
+    Metric(
+        "Skips",
+        ActionLog.created_at,
+        (ActionLog.action == "skip", ActionLog.result == ActionResult.OK),
+    ),
+    Metric(
+        "Delays",
+        ActionLog.created_at,
+        (ActionLog.action == "delay", ActionLog.result == ActionResult.OK),
+    ),
+    Metric(
+        "Pauses",
+        ActionLog.created_at,
+        (ActionLog.action == "pause", ActionLog.result == ActionResult.OK),
+    ),
     Metric("Opt-outs", InboundMessage.received_at, (InboundMessage.outcome == "opted_out",)),
     Metric(
         "Texts failed",
         OutboundMessage.status_at,
-        (OutboundMessage.status.in_(("failed", "undelivered")),),
+        (OutboundMessage.status.in_((SendStatus.FAILED, SendStatus.UNDELIVERED)),),
     ),
-    Metric("Actions failed", ActionLog.created_at, (ActionLog.result == "failed",)),
-    Metric(REFUSED, ActionLog.created_at, (ActionLog.result == "refused",)),
+    Metric("Actions failed", ActionLog.created_at, (ActionLog.result == ActionResult.FAILED,)),
+    Metric(REFUSED, ActionLog.created_at, (ActionLog.result == ActionResult.REFUSED,)),
 )
 
 
@@ -99,7 +119,9 @@ def summarise(session: Session, now: datetime, period: int, zone: ZoneInfo) -> S
             .group_by(InboundMessage.status)
         )
     }
-    return Summary(days, series, outcomes.get("done", 0), outcomes.get("handoff", 0))
+    return Summary(
+        days, series, outcomes.get(InboundStatus.DONE, 0), outcomes.get(InboundStatus.HANDOFF, 0)
+    )
 
 
 @bp.get("/")

@@ -16,20 +16,20 @@ from bot.outbound.capacity import capacity_warnings
 from bot.outbound.messages import subscriber_locale
 from bot.rules.phones import mask
 from bot.storage.db import get_db
-from bot.storage.models import OutboundMessage, Shop, Subscriber, Subscription, utcnow
+from bot.storage.models import OutboundMessage, SendStatus, Shop, Subscriber, Subscription, utcnow
 from bot.storage.shop import SHOP_ID, effective_settings
 
 bp = Blueprint("queue", __name__, url_prefix="/upcoming")
 
 STATUSES = (
-    "scheduled",
-    "sending",
-    "sent",
-    "delivered",
-    "undelivered",
-    "failed",
-    "expired",
-    "cancelled",
+    SendStatus.SCHEDULED,
+    SendStatus.SENDING,
+    SendStatus.SENT,
+    SendStatus.DELIVERED,
+    SendStatus.UNDELIVERED,
+    SendStatus.FAILED,
+    SendStatus.EXPIRED,
+    SendStatus.CANCELLED,
 )
 PAGE_SIZE = 200
 
@@ -108,9 +108,9 @@ def upcoming(session: Session, settings: Settings, filters: Filters) -> tuple[li
 @bp.get("")
 def index() -> str:
     """The queue page."""
-    status = request.args.get("status", "scheduled")
+    status = request.args.get("status", SendStatus.SCHEDULED)
     filters = Filters(
-        status=status if status in (*STATUSES, "all") else "scheduled",
+        status=status if status in (*STATUSES, "all") else SendStatus.SCHEDULED,
         query=request.args.get("q", "").strip()[:100],
     )
     with get_db().read() as db:

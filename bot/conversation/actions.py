@@ -21,7 +21,7 @@ from bot.rules.keywords import Delay
 from bot.smartrr.client import SmartrrClient
 from bot.smartrr.records import PurchaseState
 from bot.smartrr.sync import apply_states
-from bot.storage.models import ActionLog, Subscriber, Subscription
+from bot.storage.models import ActionLog, ActionResult, Subscriber, Subscription, SubscriptionStatus
 
 NOON = time(12)
 #: UNDO's opposite of each action (a cancellation cannot be undone by text).
@@ -84,7 +84,9 @@ def start(
 def interrupted(session: Session, inbound_id: int) -> Call | None:
     """The action an earlier attempt at this text started but did not finish, if any."""
     entry = session.scalar(
-        select(ActionLog).where(ActionLog.inbound_id == inbound_id, ActionLog.result == "started")
+        select(ActionLog).where(
+            ActionLog.inbound_id == inbound_id, ActionLog.result == ActionResult.STARTED
+        )
     )
     if entry is None:
         return None
@@ -136,11 +138,11 @@ def perform(client: SmartrrClient, call: Call) -> PurchaseState:
 def landed(call: Call, state: PurchaseState) -> bool:
     """Did an interrupted action take effect? Judged from the state Smartrr shows now."""
     if call.action == "pause":
-        return state.status == "PAUSED"
+        return state.status == SubscriptionStatus.PAUSED
     if call.action == "activate":
-        return state.status == "ACTIVE"
+        return state.status == SubscriptionStatus.ACTIVE
     if call.action == "cancel":
-        return state.status == "CANCELLED"
+        return state.status == SubscriptionStatus.CANCELLED
     return state.next_billing_at is not None and state.next_billing_at != call.old_billing_at
 
 
@@ -149,7 +151,7 @@ def succeeded(session: Session, call: Call, state: PurchaseState, now: datetime)
     apply_states(session, [state], now)
     entry = session.get(ActionLog, call.log_id)
     assert entry is not None
-    entry.result, entry.new_billing_at = "ok", state.next_billing_at
+    entry.result, entry.new_billing_at = ActionResult.OK, state.next_billing_at
     # Smartrr's purchase state does not carry the resume date: we know it from our call.
     if call.action in ("pause", "activate"):
         subscription = session.get_one(Subscription, entry.subscription_id)
@@ -185,7 +187,7 @@ def already_skipped(session: Session, subscription: Subscription, notice_id: int
         .where(
             ActionLog.subscription_id == subscription.id,
             ActionLog.action == "skip",
-            ActionLog.result == "ok",
+            ActionLog.result == ActionResult.OK,
             ActionLog.undone_at.is_(None),
             about,
         )
@@ -201,7 +203,7 @@ def last_undoable(session: Session, subscriber: Subscriber, since: datetime) -> 
         .join(Subscription, ActionLog.subscription_id == Subscription.id)
         .where(
             Subscription.subscriber_id == subscriber.id,
-            ActionLog.result == "ok",
+            ActionLog.result == ActionResult.OK,
             ActionLog.undone_at.is_(None),
             ActionLog.reverses_id.is_(None),
             ActionLog.created_at >= since,

@@ -67,11 +67,15 @@ from bot.smartrr.errors import (
 )
 from bot.storage.db import Database
 from bot.storage.models import (
+    ActionResult,
     InboundMessage,
+    InboundStatus,
     OutboundMessage,
+    SendStatus,
     Shop,
     Subscriber,
     Subscription,
+    SubscriptionStatus,
     utcnow,
 )
 from bot.storage.shop import SHOP_ID, effective_settings
@@ -110,7 +114,7 @@ class Conversation:
         """
         with self.database.begin() as session:
             inbound = session.get(InboundMessage, inbound_id)
-            if inbound is None or inbound.status != "pending":
+            if inbound is None or inbound.status != InboundStatus.PENDING:
                 return "gone"
             call = actions.interrupted(session, inbound.id)
             if call is None:
@@ -124,7 +128,7 @@ class Conversation:
         except SmartrrBadRequest as exc:
             # Smartrr refused a request we built: our bug, never the subscriber's order.
             log.error("smartrr refused our request: %s; body sent: %s", exc, exc.sent)
-            return self.give_up(inbound_id, str(exc), result="refused")
+            return self.give_up(inbound_id, str(exc), result=ActionResult.REFUSED)
         except SmartrrRejected as exc:
             return self._rejected(inbound_id, call, TOO_LATE, exc)
         except SmartrrNotFound as exc:
@@ -143,7 +147,7 @@ class Conversation:
                 session, inbound, outcome.reply(template, subscription=subscription)
             )
 
-    def give_up(self, inbound_id: int, reason: str, *, result: str = "failed") -> str:
+    def give_up(self, inbound_id: int, reason: str, *, result: str = ActionResult.FAILED) -> str:
         """Hand a text to a person: tell the subscriber, show it in the merchant's inbox.
 
         ``result`` closes the action the text started: "failed", or "refused" when
@@ -151,7 +155,7 @@ class Conversation:
         """
         with self.database.begin() as session:
             inbound = session.get(InboundMessage, inbound_id)
-            if inbound is None or inbound.status != "pending":
+            if inbound is None or inbound.status != InboundStatus.PENDING:
                 return "gone"
             call = actions.interrupted(session, inbound_id)
             if call is not None:
@@ -164,7 +168,7 @@ class Conversation:
         with self.database.begin() as session:
             inbound = session.get(InboundMessage, inbound_id)
             assert inbound is not None
-            entry = actions.close(session, call.log_id, "rejected", str(exc))
+            entry = actions.close(session, call.log_id, ActionResult.REJECTED, str(exc))
             inbound.error = str(exc)[:500]
             subscription = session.get(Subscription, entry.subscription_id)
             return self._finish(session, inbound, refuse(why, subscription, person=True))
@@ -248,7 +252,7 @@ class Conversation:
             and parsed.intent is Intent.YES
             and turn.cancel_by_text  # the merchant may have turned it off since asking
             and subscription is not None
-            and subscription.status in ("ACTIVE", "PAUSED")
+            and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
         ):
             return self._cancel(turn, subscription, notice_id)
         return None
@@ -279,11 +283,11 @@ class Conversation:
             ask(turn, "cancel_confirm", subscription=chosen, notice_id=notice_id)
             return said("asked_cancel", "cancel_confirm", subscription=chosen), None
         if intent is Intent.RESUME:
-            if chosen.status != "PAUSED":
+            if chosen.status != SubscriptionStatus.PAUSED:
                 return refuse(NOT_RUNNING.get(chosen.status, NOT_PAUSED), chosen), None
             restart = restart_at(chosen, chosen.next_billing_at, turn.now)
             return Outcome(), self._start(turn, chosen, "activate", notice_id, argument_at=restart)
-        if chosen.status != "ACTIVE" or chosen.next_billing_at is None:
+        if chosen.status != SubscriptionStatus.ACTIVE or chosen.next_billing_at is None:
             return refuse(NOT_RUNNING.get(chosen.status, IS_PAUSED), chosen), None
         if intent is Intent.DELAY_ASK:
             ask(turn, "delay_options", subscription=chosen, notice_id=notice_id)
@@ -383,12 +387,12 @@ class Conversation:
                     to_number=inbound.from_number,
                     template=template,
                     body=render_message(session, template, variables),
-                    status="scheduled",
+                    status=SendStatus.SCHEDULED,
                     due_at=now,
                     created_at=now,
                 )
             )
-        inbound.status = "handoff" if outcome.needs_person else "done"
+        inbound.status = InboundStatus.HANDOFF if outcome.needs_person else InboundStatus.DONE
         inbound.outcome = outcome.outcome
         inbound.processed_at = now
         inbound.lease_owner = None

@@ -14,7 +14,7 @@ from bot.conversation.handler import Conversation
 from bot.smartrr.errors import SmartrrUnavailable
 from bot.storage.claims import PENDING_WORK, claim_pending, retry_later
 from bot.storage.db import Database
-from bot.storage.models import InboundMessage, utcnow
+from bot.storage.models import InboundMessage, InboundStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ _earlier = aliased(InboundMessage)
 #: No earlier text from the same number is still pending.
 FIRST_UNANSWERED_OF_ITS_NUMBER: ColumnElement[bool] = ~exists().where(
     _earlier.from_number == InboundMessage.from_number,
-    _earlier.status == "pending",
+    _earlier.status == InboundStatus.PENDING,
     _earlier.id < InboundMessage.id,
 )
 

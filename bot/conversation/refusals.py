@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.conversation.turn import Outcome, Turn, said
-from bot.storage.models import Subscription
+from bot.storage.models import Subscription, SubscriptionStatus
 
 #: Parser refusals that mean "a delay, but not one we may make".
 OUT_OF_RANGE = frozenset({"over_max", "negative", "past_date"})
@@ -13,11 +13,11 @@ IS_PAUSED = "already_paused"
 TOO_LATE = "too_late"
 GONE = "subscription_gone"
 #: Why a subscription that is not running cannot be changed, by its Smartrr status.
-NOT_RUNNING = {
-    "PAUSED": IS_PAUSED,
-    "CANCELLED": "subscription_ended",
-    "EXPIRED": "subscription_ended",
-    "FAILED": "payment_on_hold",
+NOT_RUNNING: dict[str, str] = {
+    SubscriptionStatus.PAUSED: IS_PAUSED,
+    SubscriptionStatus.CANCELLED: "subscription_ended",
+    SubscriptionStatus.EXPIRED: "subscription_ended",
+    SubscriptionStatus.FAILED: "payment_on_hold",
 }
 
 

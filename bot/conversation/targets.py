@@ -13,7 +13,7 @@ from bot.conversation.turn import Outcome, Turn, ask, said
 from bot.outbound.messages import format_date
 from bot.outbound.planner import NOTICE_KIND
 from bot.rules.keywords import Intent, Parsed
-from bot.storage.models import OutboundMessage, Subscription
+from bot.storage.models import OutboundMessage, Subscription, SubscriptionStatus
 
 #: How long a sent notice stays the one a reply refers to.
 NOTICE_MEMORY = timedelta(days=14)
@@ -37,18 +37,25 @@ def target(turn: Turn, parsed: Parsed) -> tuple[Subscription, int | None] | Outc
     if notice is not None:
         subscription = turn.session.get(Subscription, notice.subscription_id)
         if subscription is not None and (
-            intent is not Intent.RESUME or subscription.status == "PAUSED"
+            intent is not Intent.RESUME or subscription.status == SubscriptionStatus.PAUSED
         ):
             return subscription, notice.id
     # A subscription whose payment failed is still running: it gets its own answer.
-    running = subscriptions(turn, ("ACTIVE", "PAUSED", "FAILED"))
+    running = subscriptions(
+        turn, (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED, SubscriptionStatus.FAILED)
+    )
     if not running:
         return said("no_subscription", "no_subscription")
-    wanted = {Intent.RESUME: ("PAUSED",), Intent.CANCEL_REQUEST: ("ACTIVE", "PAUSED")}
-    candidates = [s for s in running if s.status in wanted.get(intent, ("ACTIVE",))]
+    wanted = {
+        Intent.RESUME: (SubscriptionStatus.PAUSED,),
+        Intent.CANCEL_REQUEST: (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED),
+    }
+    candidates = [
+        s for s in running if s.status in wanted.get(intent, (SubscriptionStatus.ACTIVE,))
+    ]
     if not candidates:
         first = running[0]
-        why = NOT_PAUSED if first.status == "ACTIVE" else NOT_RUNNING[first.status]
+        why = NOT_PAUSED if first.status == SubscriptionStatus.ACTIVE else NOT_RUNNING[first.status]
         return refuse(why, first)
     if len(candidates) == 1:
         return candidates[0], None
@@ -91,7 +98,7 @@ def noticed_order(turn: Turn, notice_id: int | None) -> datetime | None:
 
 
 def subscriptions(
-    turn: Turn, statuses: tuple[str, ...] = ("ACTIVE", "PAUSED")
+    turn: Turn, statuses: tuple[str, ...] = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
 ) -> list[Subscription]:
     """The subscriber's subscriptions in ``statuses`` (active and paused), soonest first."""
     return list(

@@ -22,6 +22,7 @@ from bot.storage.models import (
     InboundMessage,
     OutboundMessage,
     PendingQuestion,
+    SendStatus,
     Subscriber,
     Subscription,
 )
@@ -146,10 +147,10 @@ def opt_out(turn: Turn, *, quiet: bool) -> Outcome:
         update(OutboundMessage)
         .where(
             OutboundMessage.subscriber_id == subscriber.id,
-            OutboundMessage.status == "scheduled",
+            OutboundMessage.status == SendStatus.SCHEDULED,
             OutboundMessage.kind != "reply",
         )
-        .values(status="cancelled", status_at=turn.now, error_message="opted out")
+        .values(status=SendStatus.CANCELLED, status_at=turn.now, error_message="opted out")
     )
     question = open_question(turn)
     if question is not None:

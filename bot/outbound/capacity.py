@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.storage.models import OutboundMessage
+from bot.storage.models import OutboundMessage, SendStatus
 
 #: A group of texts due in the same minute that takes longer than this to send is worth a warning.
 LIMIT = timedelta(minutes=10)
@@ -41,7 +41,7 @@ def capacity_warnings(
     # even for many texts: count per moment in SQL, then per minute here.
     rows = session.execute(
         select(OutboundMessage.due_at, func.count())
-        .where(OutboundMessage.status == "scheduled")
+        .where(OutboundMessage.status == SendStatus.SCHEDULED)
         .group_by(OutboundMessage.due_at)
     ).all()
     current = _minute(now)

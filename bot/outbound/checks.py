@@ -19,7 +19,14 @@ from bot.outbound.event_texts import (
 )
 from bot.outbound.messages import base_variables, local_zone, render_message, subscriber_locale
 from bot.rules.waking_hours import is_allowed, next_allowed
-from bot.storage.models import OutboundMessage, Shop, Subscriber, Subscription
+from bot.storage.models import (
+    OutboundMessage,
+    SendStatus,
+    Shop,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 from bot.storage.shop import SHOP_ID, effective_settings
 
 #: What may still reach an opted-out number: the answers carriers require.
@@ -33,7 +40,7 @@ ON_REQUEST = frozenset({"reply", "manual"})
 class Hold:
     """Why a text must not go now: closed as ``status``, else left scheduled (until ``until``)."""
 
-    status: str | None = None
+    status: SendStatus | None = None
     reason: str | None = None
     until: datetime | None = None
 
@@ -54,29 +61,29 @@ def check(
     """Send-time checks for a text leaving at ``at``: None when it may go."""
     opted_out = subscriber is not None and subscriber.opted_out
     if opted_out and message.template not in OPTED_OUT_TEMPLATES:
-        return Hold("cancelled", "subscriber opted out")
+        return Hold(SendStatus.CANCELLED, "subscriber opted out")
     if message.kind in ON_REQUEST:
         return None
     if subscriber is None:
-        return Hold("cancelled", "subscriber no longer known")
+        return Hold(SendStatus.CANCELLED, "subscriber no longer known")
     if subscriber.unreachable_at is not None:
-        return Hold("cancelled", "number marked unreachable")
+        return Hold(SendStatus.CANCELLED, "number marked unreachable")
     if message.expires_at is not None and at >= message.expires_at:
-        return Hold("expired", "not sent before the billing moment")
+        return Hold(SendStatus.EXPIRED, "not sent before the billing moment")
     # A notice: the order it announces must still be coming on that date.
     announced = message.billing_at
     if announced is not None and (
         subscription is None
-        or subscription.status != "ACTIVE"
+        or subscription.status != SubscriptionStatus.ACTIVE
         or subscription.next_billing_at != announced
     ):
-        return Hold("cancelled", "billing date changed")
+        return Hold(SendStatus.CANCELLED, "billing date changed")
     locale = subscriber_locale(subscriber, settings)
     if is_allowed(at, locale, settings.send_window):
         return None
     later = next_allowed(at, locale, settings.send_window)
     if message.expires_at is not None and later >= message.expires_at:
-        return Hold("expired", "no waking hour left before billing")
+        return Hold(SendStatus.EXPIRED, "no waking hour left before billing")
     return Hold(until=later)
 
 
@@ -88,7 +95,7 @@ def recheck(
     if message.kind == EVENT_KIND:
         reason = still_true(session, message)
         if reason is not None:
-            return Hold("cancelled", reason)
+            return Hold(SendStatus.CANCELLED, reason)
     if message.kind not in BOT_INITIATED or message.subscriber_id is None:
         return None
     # Rows begun earlier in this burst are flushed first, so they count too.
@@ -96,7 +103,7 @@ def recheck(
     if until is None:
         return None
     if message.expires_at is not None and until >= message.expires_at:
-        return Hold("expired", "daily text limit reached until it was too late")
+        return Hold(SendStatus.EXPIRED, "daily text limit reached until it was too late")
     return Hold(until=until)
 
 
@@ -143,7 +150,7 @@ def render(
     return render_message(session, message.template, variables, sources)
 
 
-def close(message: OutboundMessage, status: str, reason: str, now: datetime) -> None:
+def close(message: OutboundMessage, status: SendStatus, reason: str, now: datetime) -> None:
     """Give a row its final ``status``, with ``reason`` as its error message."""
     message.status = status
     message.error_message = reason[:500]

@@ -43,7 +43,7 @@ from bot.rules.phones import mask
 from bot.rules.templates import TemplateError
 from bot.storage.claims import RetryPolicy, claim, release, renew
 from bot.storage.db import Database
-from bot.storage.models import OutboundMessage, Subscriber, Subscription, utcnow
+from bot.storage.models import OutboundMessage, SendStatus, Subscriber, Subscription, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Dispatcher:
         with self.database.begin() as session:
             settings, sending_enabled = policy(session, self.settings)
             where: list[ColumnElement[bool]] = [
-                OutboundMessage.status == "scheduled",
+                OutboundMessage.status == SendStatus.SCHEDULED,
                 OutboundMessage.due_at <= now,
             ]
             if kinds:
@@ -141,7 +141,7 @@ class Dispatcher:
                         )
                     except TemplateError as exc:
                         # One text that cannot be written must not hold up the queue.
-                        apply(message, Hold("failed", f"cannot render: {exc}"), now)
+                        apply(message, Hold(SendStatus.FAILED, f"cannot render: {exc}"), now)
                         continue
                 ready.append(message.id)
             return len(rows), ready
@@ -213,7 +213,7 @@ class Dispatcher:
                 .outerjoin(Subscription, OutboundMessage.subscription_id == Subscription.id)
                 .where(
                     OutboundMessage.id.in_(ids),
-                    OutboundMessage.status == "scheduled",
+                    OutboundMessage.status == SendStatus.SCHEDULED,
                     OutboundMessage.lease_owner == self.owner,
                 )
                 .order_by(OutboundMessage.due_at, OutboundMessage.id)
@@ -243,7 +243,7 @@ class Dispatcher:
                 if hold is not None:
                     apply(message, hold, now)
                     continue
-                message.status = "sending"
+                message.status = SendStatus.SENDING
                 message.claimed_at = slot
                 message.status_at = now
                 message.attempts += 1
@@ -276,9 +276,16 @@ class Dispatcher:
         row = OutboundMessage
         session.execute(
             update(row)
-            .where(row.id == message_id, row.status == "sending", row.lease_owner == self.owner)
+            .where(
+                row.id == message_id,
+                row.status == SendStatus.SENDING,
+                row.lease_owner == self.owner,
+            )
             .values(
-                status="scheduled", attempts=row.attempts - 1, lease_owner=None, lease_until=None
+                status=SendStatus.SCHEDULED,
+                attempts=row.attempts - 1,
+                lease_owner=None,
+                lease_until=None,
             )
         )
 
@@ -289,7 +296,7 @@ class Dispatcher:
             stuck = claim(
                 session,
                 OutboundMessage,
-                (OutboundMessage.status == "sending",),
+                (OutboundMessage.status == SendStatus.SENDING,),
                 (OutboundMessage.id,),
                 limit=self.batch,
                 owner=self.owner,
@@ -310,11 +317,15 @@ class Dispatcher:
         now = self.clock()
         with self.database.begin() as session:
             message = session.get(OutboundMessage, message_id, with_for_update=True)
-            if message is None or message.status != "sending" or message.lease_owner != self.owner:
+            if (
+                message is None
+                or message.status != SendStatus.SENDING
+                or message.lease_owner != self.owner
+            ):
                 return
             message.lease_owner = message.lease_until = None
             if sid is not None:
-                message.status, message.sent_at, message.status_at = "sent", now, now
+                message.status, message.sent_at, message.status_at = SendStatus.SENT, now, now
                 if session.scalar(
                     select(OutboundMessage.id).where(OutboundMessage.provider_sid == sid)
                 ):
@@ -325,25 +336,25 @@ class Dispatcher:
                     message.provider_sid = sid
                 log.info("interrupted send %s had gone out (%s)", message_id, sid)
             elif message.attempts >= SENDING.max_attempts:
-                close(message, "failed", message.error_message or "gave up", now)
+                close(message, SendStatus.FAILED, message.error_message or "gave up", now)
                 log.error(
                     "send of %s failed for good after %d attempts", message_id, message.attempts
                 )
             else:
                 # Still due (its due moment is unchanged, so it keeps its place in line).
-                message.status = "scheduled"
+                message.status = SendStatus.SCHEDULED
                 log.info("interrupted send %s had not gone out; queued again", message_id)
 
 
 def _record_sent(session: Session, message_id: int, sid: str, now: datetime) -> None:
     row = OutboundMessage
     # A receipt may have got here first: it then set the status and the SID.
-    moving = row.status.in_(("scheduled", "sending"))
+    moving = row.status.in_((SendStatus.SCHEDULED, SendStatus.SENDING))
     session.execute(
         update(row)
         .where(row.id == message_id)
         .values(
-            status=case((moving, "sent"), else_=row.status),
+            status=case((moving, SendStatus.SENT), else_=row.status),
             status_at=case((moving, now), else_=row.status_at),
             provider_sid=func.coalesce(row.provider_sid, sid),
             sent_at=func.coalesce(row.sent_at, now),
@@ -355,7 +366,7 @@ def _record_sent(session: Session, message_id: int, sid: str, now: datetime) -> 
 
 def _record_failure(session: Session, message_id: int, exc: SmsError, now: datetime) -> None:
     message = session.get(OutboundMessage, message_id, with_for_update=True)
-    if message is None or message.status != "sending":
+    if message is None or message.status != SendStatus.SENDING:
         return
     message.error_code = exc.code
     message.error_message = str(exc)[:500]
@@ -367,7 +378,7 @@ def _record_failure(session: Session, message_id: int, exc: SmsError, now: datet
         log.warning("send of %s failed, will check and retry: %s", message_id, exc)
         return
     message.lease_owner = message.lease_until = None
-    close(message, "failed", str(exc), now)
+    close(message, SendStatus.FAILED, str(exc), now)
     if exc.code in OPTED_OUT_CODES and message.subscriber_id:
         subscriber = session.get(Subscriber, message.subscriber_id)
         if subscriber is not None:

@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.outbound.messages import base_variables, format_date, local_zone
 from bot.rules.catalog import SUBSCRIPTION_VARIABLES
-from bot.storage.models import OutboundMessage, Shop, SmartrrEvent, Subscriber, Subscription
+from bot.storage.models import (
+    OutboundMessage,
+    SendStatus,
+    Shop,
+    SmartrrEvent,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 
 EVENT_KIND = "event"
 TEMPLATE_PREFIX = "event_"
@@ -38,24 +46,31 @@ KINDS = (
 #: A topic that means "paid": it sends nothing, it makes a payment_failed text untrue.
 PAYMENT_SUCCEEDED = "payment_succeeded"
 PAYMENT_KINDS = ("payment_failed", "payment_method_updated")
-RUNNING = ("ACTIVE", "PAUSED")
+RUNNING = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
 #: Kinds about a new order date; their stamp is that date.
 DATED = ("skipped", "unskipped", "date_changed")
 #: The status each kind describes: once the subscription has left it, the text is untrue.
 DESCRIBES = {
-    "skipped": "ACTIVE",
-    "unskipped": "ACTIVE",
-    "date_changed": "ACTIVE",
-    "paused": "PAUSED",
-    "resumed": "ACTIVE",
-    "cancelled": "CANCELLED",
-    "goodbye": "CANCELLED",
-    "resume_reminder": "PAUSED",
+    "skipped": SubscriptionStatus.ACTIVE,
+    "unskipped": SubscriptionStatus.ACTIVE,
+    "date_changed": SubscriptionStatus.ACTIVE,
+    "paused": SubscriptionStatus.PAUSED,
+    "resumed": SubscriptionStatus.ACTIVE,
+    "cancelled": SubscriptionStatus.CANCELLED,
+    "goodbye": SubscriptionStatus.CANCELLED,
+    "resume_reminder": SubscriptionStatus.PAUSED,
 }
 #: Texts the bot starts (as opposed to answers): the daily cap counts these.
 BOT_INITIATED = ("notice", EVENT_KIND)
 #: States of a text that has left, or may have: they count toward the cap.
-LEFT = ("sending", "accepted", "queued", "sent", "delivered", "undelivered")
+LEFT = (
+    SendStatus.SENDING,
+    SendStatus.ACCEPTED,
+    SendStatus.QUEUED,
+    SendStatus.SENT,
+    SendStatus.DELIVERED,
+    SendStatus.UNDELIVERED,
+)
 CAP_WINDOW = timedelta(hours=24)
 
 
@@ -127,7 +142,7 @@ def still_true(session: Session, message: OutboundMessage) -> str | None:
     status = subscription.status
     if kind in DESCRIBES and status != DESCRIBES[kind]:
         return f"subscription is {status.lower()} now"
-    if kind not in DESCRIBES and status == "CANCELLED":
+    if kind not in DESCRIBES and status == SubscriptionStatus.CANCELLED:
         return "subscription cancelled since"
     if kind in DATED and _day(subscription.next_billing_at) != stamp:
         return "order date changed again"
@@ -147,7 +162,7 @@ def drop_stale(session: Session, subscription_ids: Collection[int], now: datetim
     queued = session.scalars(
         select(OutboundMessage).where(
             OutboundMessage.kind == EVENT_KIND,
-            OutboundMessage.status == "scheduled",
+            OutboundMessage.status == SendStatus.SCHEDULED,
             OutboundMessage.subscription_id.in_(list(subscription_ids)),
         )
     )
@@ -155,7 +170,8 @@ def drop_stale(session: Session, subscription_ids: Collection[int], now: datetim
     for message in queued:
         reason = still_true(session, message)
         if reason is not None:
-            message.status, message.status_at, message.error_message = "cancelled", now, reason
+            message.status = SendStatus.CANCELLED
+            message.status_at, message.error_message = now, reason
             dropped += 1
     return dropped
 

@@ -17,7 +17,13 @@ from bot.outbound.capacity import CapacityWarning, capacity_warnings
 from bot.outbound.messages import locale_of
 from bot.rules.waking_hours import place_notice
 from bot.storage.db import ANALYZE_AFTER, Database, analyze, insert_new
-from bot.storage.models import OutboundMessage, Subscriber, Subscription
+from bot.storage.models import (
+    OutboundMessage,
+    SendStatus,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +150,7 @@ def _candidates(
         .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
         .where(
             Subscription.id > after,
-            Subscription.status == "ACTIVE",
+            Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.next_billing_at > now,
             Subscriber.phone.is_not(None),
             Subscriber.opted_out_at.is_(None),
@@ -175,13 +181,13 @@ def _plan_chunk(
     scheduled = expired = 0
     for key, row in wanted.items():
         previous = existing.get(key)
-        if previous is not None and previous.status != "cancelled":
+        if previous is not None and previous.status != SendStatus.CANCELLED:
             continue
         locale = locale_of(row.phone, row.time_zone, row.state, settings)
         due = place_notice(
             row.next_billing_at, settings.notice_days_before, locale, settings.send_window
         )
-        status = "scheduled" if due is not None else "expired"
+        status = SendStatus.SCHEDULED if due is not None else SendStatus.EXPIRED
         scheduled, expired = scheduled + (due is not None), expired + (due is None)
         if previous is not None:
             # The date came back (an undone skip, say) or the number changed
@@ -231,8 +237,8 @@ def cancel_stale_notices(
         .join(Subscriber, OutboundMessage.subscriber_id == Subscriber.id)
         .where(
             OutboundMessage.kind == NOTICE_KIND,
-            OutboundMessage.status == "scheduled",
-            (Subscription.status != "ACTIVE")
+            OutboundMessage.status == SendStatus.SCHEDULED,
+            (Subscription.status != SubscriptionStatus.ACTIVE)
             | (Subscription.next_billing_at.is_(None))
             | (Subscription.next_billing_at != OutboundMessage.billing_at)
             | (Subscriber.opted_out_at.is_not(None))
@@ -248,8 +254,8 @@ def cancel_stale_notices(
             update(OutboundMessage)
             .where(
                 and_(OutboundMessage.id.in_(ids[start : start + CHUNK])),
-                OutboundMessage.status == "scheduled",
+                OutboundMessage.status == SendStatus.SCHEDULED,
             )
-            .values(status="cancelled", status_at=now, error_message="no longer true")
+            .values(status=SendStatus.CANCELLED, status_at=now, error_message="no longer true")
         )
     return len(ids)

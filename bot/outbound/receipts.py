@@ -8,19 +8,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.outbound.sms import OPTED_OUT_CODES
-from bot.storage.models import OutboundMessage, Subscriber, utcnow
+from bot.storage.models import OutboundMessage, SendStatus, Subscriber, utcnow
 
-FINAL = frozenset({"delivered", "undelivered", "failed", "expired", "cancelled"})
-#: Twilio's status progression; a receipt never moves a message backwards.
-RANK = {
-    "scheduled": 0,
-    "sending": 1,
-    "accepted": 2,
-    "queued": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
+FINAL = frozenset(
+    {
+        SendStatus.DELIVERED,
+        SendStatus.UNDELIVERED,
+        SendStatus.FAILED,
+        SendStatus.EXPIRED,
+        SendStatus.CANCELLED,
+    }
+)
+#: Twilio's status progression; a receipt never moves a message backwards. Keyed by
+#: plain strings because it is looked up with Twilio's receipt words as they come.
+RANK: dict[str, int] = {
+    SendStatus.SCHEDULED: 0,
+    SendStatus.SENDING: 1,
+    SendStatus.ACCEPTED: 2,
+    SendStatus.QUEUED: 2,
+    SendStatus.SENT: 3,
+    SendStatus.DELIVERED: 4,
+    SendStatus.UNDELIVERED: 4,
+    SendStatus.FAILED: 4,
 }
 #: Carrier errors meaning the number cannot take texts; this many in a row stop them.
 UNREACHABLE_CODES = frozenset({"30003", "30005", "30006"})
@@ -39,7 +48,7 @@ def _note_outcome(
     """What a receipt says about the number: opted out, unreachable, or working."""
     if error_code in OPTED_OUT_CODES:
         opt_out(subscriber, now)
-    if status == "delivered":
+    if status == SendStatus.DELIVERED:
         subscriber.failed_deliveries = 0
         subscriber.unreachable_at = None
     elif error_code in UNREACHABLE_CODES:

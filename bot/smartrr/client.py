@@ -32,6 +32,7 @@ from bot.smartrr.records import CancellationReason, PurchaseState, Webhook
 from bot.smartrr.sandbox import SandboxServer, embedded
 from bot.smartrr.transport import Transport
 from bot.storage.db import Database
+from bot.storage.models import SubscriptionStatus
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ class SmartrrClient:
         self._transport.close()
 
     def iter_purchase_states(
-        self, statuses: Iterable[str] = ("ACTIVE", "PAUSED"), page_size: int = 250
+        self,
+        statuses: Iterable[str] = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED),
+        page_size: int = 250,
     ) -> Iterator[PurchaseState]:
         """Yield each purchase state with one of `statuses` (any status if empty), page by page."""
         wanted = [status.upper() for status in statuses]

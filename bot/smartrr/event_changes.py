@@ -33,7 +33,16 @@ from bot.outbound.event_texts import (
 from bot.outbound.messages import subscriber_locale
 from bot.rules.waking_hours import next_allowed
 from bot.storage.db import insert_new
-from bot.storage.models import ActionLog, OutboundMessage, Shop, Subscriber, Subscription
+from bot.storage.models import (
+    ActionLog,
+    ActionResult,
+    OutboundMessage,
+    SendStatus,
+    Shop,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 from bot.storage.shop import SHOP_ID, effective_settings
 
 log = logging.getLogger(__name__)
@@ -92,19 +101,19 @@ def detect(
     """
     if before is None:
         wanted = welcome or topic == "welcome"
-        return "welcome" if wanted and after.status == "ACTIVE" else None
+        return "welcome" if wanted and after.status == SubscriptionStatus.ACTIVE else None
     if after.status != before.status:
-        if after.status == "CANCELLED":
+        if after.status == SubscriptionStatus.CANCELLED:
             return "cancelled"
-        if (before.status, after.status) == ("ACTIVE", "PAUSED"):
+        if (before.status, after.status) == (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED):
             return "paused"
-        if (before.status, after.status) == ("PAUSED", "ACTIVE"):
+        if (before.status, after.status) == (SubscriptionStatus.PAUSED, SubscriptionStatus.ACTIVE):
             return "resumed"
         return None
     old, new = before.next_billing_at, after.next_billing_at
     # After an order is billed Smartrr moves the date on by itself: that is no news.
     billed = old is not None and old <= now
-    if after.status == "ACTIVE" and new is not None and new != old and not billed:
+    if after.status == SubscriptionStatus.ACTIVE and new is not None and new != old and not billed:
         return topic if topic in ("skipped", "unskipped") else "date_changed"
     return None
 
@@ -187,7 +196,7 @@ def queue_resume_reminders(session: Session, settings: Settings, now: datetime) 
         select(Subscription)
         .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
         .where(
-            Subscription.status == "PAUSED",
+            Subscription.status == SubscriptionStatus.PAUSED,
             Subscription.unpause_at > now,
             Subscription.unpause_at <= now + RESUME_REMINDER_AHEAD,
             Subscriber.phone.is_not(None),
@@ -235,7 +244,7 @@ def queue(
         "to_number": subscriber.phone,
         "template": TEMPLATE_PREFIX + kind,
         "body": "",
-        "status": "scheduled",
+        "status": SendStatus.SCHEDULED,
         "due_at": due,
         "expires_at": expires,
         "attempts": 0,
@@ -280,7 +289,7 @@ def _recent_actions(
         ).where(
             ActionLog.subscription_id.in_(list(subscription_ids)),
             # "started" too: the webhook may be applied before the conversation notes "ok".
-            ActionLog.result.in_(("ok", "started")),
+            ActionLog.result.in_((ActionResult.OK, ActionResult.STARTED)),
             ActionLog.created_at >= now - ECHO_WINDOW,
         )
     )
@@ -297,7 +306,7 @@ def _echoes(recent: Iterable[Action], subscription: Subscription, kind: str) -> 
         # Only the date the bot set is its echo: a later move in the portal is news.
         and (
             actions != DATE_ACTIONS
-            or done.result == "started"
+            or done.result == ActionResult.STARTED
             or done.new_billing_at == subscription.next_billing_at
         )
         for done in recent
@@ -314,5 +323,7 @@ def _payment_target(
             return subscription
     running = [s for s in subscriptions if s.status in RUNNING]
     return min(
-        running, key=lambda s: (s.status != "ACTIVE", s.next_billing_at or NEVER), default=None
+        running,
+        key=lambda s: (s.status != SubscriptionStatus.ACTIVE, s.next_billing_at or NEVER),
+        default=None,
     )

@@ -32,7 +32,14 @@ from bot.smartrr.records import PurchaseState
 from bot.smartrr.sync import apply_states
 from bot.storage.claims import PENDING_WORK, claim_pending, retry_later
 from bot.storage.db import Database
-from bot.storage.models import SmartrrEvent, Subscriber, Subscription, utcnow
+from bot.storage.models import (
+    EventStatus,
+    SmartrrEvent,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
 from bot.storage.shop import effective_settings, ensure_shop
 
 log = logging.getLogger(__name__)
@@ -170,13 +177,18 @@ def process_events(
                     "Smartrr event %s: Smartrr unavailable, try %d later", event_id, attempts
                 )
             else:
-                _finish(database, event_id, "failed", f"{exc} The periodic sync will catch up.")
+                _finish(
+                    database,
+                    event_id,
+                    EventStatus.FAILED,
+                    f"{exc} The periodic sync will catch up.",
+                )
         except (Unusable, SmartrrError) as exc:
-            _finish(database, event_id, "failed", str(exc))
+            _finish(database, event_id, EventStatus.FAILED, str(exc))
         except Exception:
             # A bug must not stop the queue: the event fails visibly, the sync catches up.
             log.exception("applying Smartrr event %s failed", event_id)
-            _finish(database, event_id, "failed", "internal error")
+            _finish(database, event_id, EventStatus.FAILED, "internal error")
     return len(work)
 
 
@@ -228,7 +240,7 @@ def _apply(
             named=target.purchase_state_id,
         )
         if event is not None:
-            event.status, event.applied_at, event.error = "applied", now, None
+            event.status, event.applied_at, event.error = EventStatus.APPLIED, now, None
             event.lease_owner = event.lease_until = None
     log.info(
         "Smartrr event %s applied: %d subscriptions read, %d notices scheduled, %d cancelled, "
@@ -289,14 +301,14 @@ def _mark_unlisted(session: Session, target: _Target, listed: set[str]) -> set[s
         .where(
             Subscription.smartrr_id == target.purchase_state_id,
             Subscription.subscriber_id.in_(owned),
-            Subscription.status != "CANCELLED",
+            Subscription.status != SubscriptionStatus.CANCELLED,
         )
-        .values(status="CANCELLED")
+        .values(status=SubscriptionStatus.CANCELLED)
     )
     return {target.purchase_state_id}
 
 
-def _finish(database: Database, event_id: int, status: str, reason: str) -> None:
+def _finish(database: Database, event_id: int, status: EventStatus, reason: str) -> None:
     with database.begin() as session:
         event = session.get(SmartrrEvent, event_id)
         if event is None:

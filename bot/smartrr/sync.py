@@ -20,13 +20,13 @@ from bot.smartrr.errors import SmartrrNotFound
 from bot.smartrr.event_changes import announce, queue_resume_reminders, snapshot
 from bot.smartrr.records import PurchaseState
 from bot.storage.db import ANALYZE_AFTER, Database, analyze, upsert
-from bot.storage.models import Subscriber, Subscription, utcnow
+from bot.storage.models import Subscriber, Subscription, SubscriptionStatus, utcnow
 from bot.storage.shop import SHOP_ID, ensure_shop
 
 log = logging.getLogger(__name__)
 
 #: The statuses of running subscriptions, which a sync lists (FAILED: a payment failed).
-LISTED = ("ACTIVE", "PAUSED", "FAILED")
+LISTED = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED, SubscriptionStatus.FAILED)
 #: Subscriptions written per transaction (SQLite takes fewer: `Database.batch_rows`).
 BATCH = 500
 
@@ -122,7 +122,7 @@ def write_rows(session: Session, rows: StateRows) -> int:
         update(Subscription)
         .where(
             Subscription.smartrr_id.in_([row["smartrr_id"] for _, row in rows.subscriptions]),
-            Subscription.status != "PAUSED",
+            Subscription.status != SubscriptionStatus.PAUSED,
             Subscription.unpause_at.is_not(None),
         )
         .values(unpause_at=None)
@@ -205,7 +205,7 @@ def run_sync(database: Database, client: SmartrrClient, settings: Settings) -> S
         before = snapshot(session, [smartrr_id for smartrr_id, _ in vanished])
         write_rows(session, StateRows.of(found, now))
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Subscription).where(*unlisted).values(status="CANCELLED")
+            update(Subscription).where(*unlisted).values(status=SubscriptionStatus.CANCELLED)
         )
         # Gone: no longer running, whether Smartrr still has it (cancelled, expired) or not.
         gone = result.rowcount + sum(state.status not in LISTED for state in found)

@@ -16,7 +16,13 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.storage.db import Database
-from bot.storage.models import InboundMessage, OutboundMessage, SmartrrEvent
+from bot.storage.models import (
+    EventStatus,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    SmartrrEvent,
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,11 @@ def claim(
 
 #: Queues of work that arrived from outside and is retried until it succeeds.
 P = TypeVar("P", InboundMessage, SmartrrEvent)
+#: The status of such a queue's rows that still wait for their work.
+PENDING: dict[type[InboundMessage | SmartrrEvent], InboundStatus | EventStatus] = {
+    InboundMessage: InboundStatus.PENDING,
+    SmartrrEvent: EventStatus.PENDING,
+}
 
 
 def claim_pending(
@@ -103,7 +114,7 @@ def claim_pending(
     rows = claim(
         session,
         model,
-        (model.status == "pending", model.next_attempt_at <= now, *also),
+        (model.status == PENDING[model], model.next_attempt_at <= now, *also),
         (model.next_attempt_at, model.id),
         limit=limit,
         owner=owner,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -43,6 +44,59 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SubscriptionStatus(StrEnum):
+    """A Smartrr purchase state's status (the Vendor API's PurchaseStateStatus)."""
+
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+
+
+class SendStatus(StrEnum):
+    """Where an outbound text stands: queued by us, with the provider, or closed."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    #: Twilio's own in-flight states, recorded as its receipts report them.
+    ACCEPTED = "accepted"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class InboundStatus(StrEnum):
+    """Where an inbound text stands: still to answer, answered, or left to a person."""
+
+    PENDING = "pending"
+    DONE = "done"
+    HANDOFF = "handoff"
+
+
+class EventStatus(StrEnum):
+    """Where a stored Smartrr webhook delivery stands."""
+
+    PENDING = "pending"
+    APPLIED = "applied"
+    FAILED = "failed"
+
+
+class ActionResult(StrEnum):
+    """How a change the bot asked Smartrr to make ended (STARTED until it is known)."""
+
+    STARTED = "started"
+    OK = "ok"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    #: A request of ours Smartrr refused.
+    REFUSED = "refused"
 
 
 class Base(DeclarativeBase):
@@ -122,7 +176,7 @@ class Subscription(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
     smartrr_id: Mapped[str] = mapped_column(String(64), unique=True)
     shopify_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # a SubscriptionStatus
     next_billing_at: Mapped[datetime | None]
     products: Mapped[str] = mapped_column(String(500))
     interval_unit: Mapped[str | None] = mapped_column(String(16))
@@ -150,7 +204,7 @@ class OutboundMessage(Base):
     template: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")
     billing_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    status: Mapped[str] = mapped_column(String(16), default=SendStatus.SCHEDULED)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: A bot-initiated text that has not left by this moment is expired, not sent late.
     expires_at: Mapped[datetime | None]
@@ -185,7 +239,7 @@ class InboundMessage(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: pending → done, or → handoff when a person must look at it.
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=InboundStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -217,9 +271,9 @@ class ActionLog(Base):
     reason_id: Mapped[str | None] = mapped_column(String(64))
     #: The entry this one undoes (UNDO).
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("action_log.id"))
-    #: started → ok | rejected | failed | refused (a request of ours Smartrr refused);
-    #: undone once reversed by UNDO.
-    result: Mapped[str] = mapped_column(String(16), default="started")
+    #: started → ok | rejected | failed | refused (an ActionResult); an entry reversed
+    #: by UNDO keeps its result and gets ``undone_at``.
+    result: Mapped[str] = mapped_column(String(16), default=ActionResult.STARTED)
     old_billing_at: Mapped[datetime | None]
     #: When the subscription was due to resume before this change (UNDO of a resume).
     old_unpause_at: Mapped[datetime | None]
@@ -314,7 +368,7 @@ class SmartrrEvent(Base):
     purchase_state_id: Mapped[str | None] = mapped_column(String(64), index=True)
     customer_id: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | applied | failed
+    status: Mapped[str] = mapped_column(String(16), default=EventStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
